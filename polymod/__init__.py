@@ -1,0 +1,43 @@
+"""polymod: write a neural-network module once; run it on PyTorch, Keras 3, MXNet Gluon
+and NumPy, with the same initial weights and the same results.
+
+Example:
+    >>> import polymod as pm
+    >>> from polymod import nn
+    >>> pm.seed(0)
+    >>> net = nn.Sequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10))
+    >>> net(pm.rand(2, 20, backend="numpy")).shape
+    (2, 10)
+"""
+
+from . import init, nn, ops, optim
+from .autograd import no_grad, value_and_grad
+from .backend import available_backends, backend_of, get_backend, set_backend, use_backend
+from .errors import (
+    BackendNameError,
+    BackendTypeError,
+    BackendUnavailableError,
+    PolymodError,
+    ShapeError,
+    StateError,
+    UninitializedParameterError,
+    WeightsFileError,
+)
+from .io import load, load_native, save
+from .module import Module
+from .native import native
+from .parameter import Buffer, Constant, Parameter, constant
+from .random import rand, randn, seed
+from .tensor import asarray, ones, to_numpy, zeros
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Module", "Parameter", "Constant", "Buffer", "constant",
+    "nn", "ops", "init", "optim",
+    "available_backends", "set_backend", "get_backend", "use_backend", "backend_of",
+    "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
+    "value_and_grad", "no_grad", "native", "save", "load", "load_native",
+    "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
+    "ShapeError", "StateError", "UninitializedParameterError", "WeightsFileError",
+]

@@ -1,0 +1,71 @@
+"""polymod's exceptions: one base class, each subclass also a fitting built-in.
+
+``except ValueError`` keeps working for a user who does not know polymod, and
+``except pm.PolymodError`` catches everything polymod raises on purpose.
+"""
+
+from __future__ import annotations
+
+
+class PolymodError(Exception):
+    """Base class of every error polymod raises on purpose.
+
+    ``path`` is the dotted module path where the error happened (``"0.net.2"``),
+    filled in as the error travels out through the enclosing modules.
+    """
+
+    def __init__(self, message: str, *, module: object = None, path: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.module = module
+        self.path = path
+
+    def __str__(self) -> str:
+        if self.path is None:
+            return self.message
+        where = self.path or "<root>"
+        return f"{self.message} (in module '{where}')"
+
+
+class BackendTypeError(PolymodError, TypeError):
+    """A tensor of the wrong backend, dtype or Python type."""
+
+
+class ShapeError(PolymodError, ValueError):
+    """A shape that does not fit the layer."""
+
+
+class BackendNameError(PolymodError, ValueError):
+    """An unknown backend name."""
+
+
+class StateError(PolymodError, RuntimeError):
+    """Module state that does not allow the operation (uninitialised, cycles)."""
+
+
+class UninitializedParameterError(StateError, AttributeError):
+    """A lazy parameter was touched before its shape was known.
+
+    Also an ``AttributeError`` so that ``hasattr(layer, "weight")`` answers
+    False instead of raising.
+    """
+
+
+class WeightsFileError(PolymodError, ValueError):
+    """A weights file that cannot be loaded into the model (all problems listed)."""
+
+
+class BackendUnavailableError(PolymodError, ImportError):
+    """The framework behind a backend is not installed."""
+
+
+__all__ = [
+    "PolymodError",
+    "BackendTypeError",
+    "ShapeError",
+    "BackendNameError",
+    "StateError",
+    "UninitializedParameterError",
+    "WeightsFileError",
+    "BackendUnavailableError",
+]

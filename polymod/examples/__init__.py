@@ -1,0 +1,1 @@
+"""The chapter\x27s listings written once with polymod."""

@@ -1,0 +1,535 @@
+"""``Module``: the one base class of every polymod layer and model.
+
+Registration happens in ``__setattr__`` (PyTorch's way); traversal walks the
+instance ``__dict__`` in assignment order (tinygrad's way), so modules kept in
+plain lists, tuples and dicts are found too. Parameter values live in
+``__dict__`` under their own names, so ``self.weight`` in ``forward`` is a
+plain attribute read of the backend's native tensor.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+
+from . import backend as _backend
+from . import diagnose as _diagnose
+from .errors import BackendTypeError, PolymodError, StateError
+from .parameter import Buffer, Constant, Parameter
+
+T = TypeVar("T", bound="Module")
+_ndarray = np.ndarray
+_FOREIGN_MODULES = {"torch": "torch.nn.Module", "keras": "Keras layer",
+                    "tensorflow": "Keras layer", "tf_keras": "Keras layer",
+                    "mxnet": "Gluon block"}
+
+
+class LoadResult(NamedTuple):
+    """What ``load_state_dict(strict=False)`` could not match (as in PyTorch)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _walk(prefix: str, value: Any) -> Iterator[tuple[str, Module]]:
+    """Modules inside (nested) lists, tuples and dicts, named like PyTorch containers.
+
+    Attributes named ``_pm_*`` are polymod's own caches (e.g. Sequential's tuple of
+    layers) and are not walked.
+    """
+    if prefix.startswith("_pm_"):
+        return
+    if isinstance(value, Module):
+        yield prefix, value
+    elif type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            yield from _walk(f"{prefix}.{index}", item)
+    elif type(value) is dict:
+        for key, item in value.items():
+            yield from _walk(f"{prefix}.{key}", item)
+
+
+class Module:
+    """Base class of polymod layers and models; subclass it and define ``forward``.
+
+    Example:
+        >>> import polymod as pm
+        >>> from polymod import nn, ops
+        >>> class MLP(pm.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = nn.LazyLinear(256)
+        ...         self.out = nn.LazyLinear(10)
+        ...     def forward(self, X):
+        ...         return self.out(ops.relu(self.hidden(X)))
+        >>> MLP()(pm.rand(2, 20, backend="numpy")).shape
+        (2, 10)
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        d = self.__dict__
+        d["_params"] = {}  # name -> Parameter | Constant | Buffer, in registration order
+        d["_adapter"] = None
+        d["_device"] = None
+        d["_dtype"] = np.dtype("float32")
+        d["_built"] = type(self).build is Module.build
+        d["_ready"] = False  # bound and built: __call__ takes its fast path
+        d["training"] = True
+
+    # -- the call -------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; subclasses define it with native operators and ``polymod.ops``."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, ...).")
+
+    def build(self, *args: Any, **kwargs: Any) -> None:
+        """Optional hook, called once with the first input, to create lazy parameters."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._ready:
+            if args and type(args[0]) is _ndarray:
+                args = self._adopt_numpy(args)
+            try:
+                return self.forward(*args, **kwargs)
+            except Exception as err:
+                _diagnose.explain(self, err, args)
+                raise
+        return self._first_call(args, kwargs)
+
+    def _first_call(self, args: tuple, kwargs: dict) -> Any:
+        try:
+            if self._adapter is None:
+                first = args[0] if args else None
+                kind = _backend.adapter_of(first) if first is not None else None
+                if kind is None or kind.NAME == "numpy":
+                    self._bind(_backend.resolve(None), None)
+                else:
+                    self._bind(kind, kind.device_of(first))
+            if args and type(args[0]) is _ndarray:
+                args = self._adopt_numpy(args)
+            if not self._built:
+                with self._adapter.no_grad():
+                    self.build(*args, **kwargs)
+                self.__dict__["_built"] = True
+            self.__dict__["_ready"] = True
+        except Exception as err:
+            _diagnose.explain(self, err, args)
+            raise
+        return self(*args, **kwargs)
+
+    def _adopt_numpy(self, args: tuple) -> tuple:
+        """NumPy input is data: cast floats to the model's dtype, move them to the backend."""
+        adopted = []
+        for x in args:
+            if type(x) is _ndarray:
+                if x.dtype != self._dtype:
+                    if x.dtype.kind != "f" and not self.accepts_integer_input:
+                        raise BackendTypeError(
+                            f"{type(self).__name__} expects float input; received a NumPy array "
+                            f"of dtype {x.dtype}. Convert it with x.astype('{self._dtype}').",
+                            module=self)
+                    if x.dtype.kind == "f":
+                        x = x.astype(self._dtype)
+                x = self._adapter.from_numpy(x, self._device)
+            adopted.append(x)
+        return tuple(adopted)
+
+    #: Layers that take indices (embeddings) set this to accept integer input.
+    accepts_integer_input = False
+
+    def check_input(self, *inputs: Any) -> PolymodError | None:
+        """Hook for layers: after a failure, return an error explaining bad ``inputs``."""
+        return None
+
+    # -- registration ---------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if "_params" not in d:
+            raise StateError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                             f"before assigning attributes (received {name!r}).")
+        if name in _PROTECTED and not name.startswith("_"):
+            raise StateError(
+                f"Attribute {name!r} of {type(self).__name__} would shadow the method "
+                f"Module.{name}(); choose another name, e.g. 'layers' or '{name}_'.")
+        params = d["_params"]
+        if isinstance(value, Parameter):
+            self._register(name, value)
+            return
+        if name in params:
+            if value is None:
+                self._unregister(name)
+                d[name] = None
+                return
+            kind = params[name].kind
+            raise BackendTypeError(
+                f"Cannot assign a {type(value).__name__} to {kind} {name!r} of "
+                f"{type(self).__name__}; assign a pm.Parameter, or change the values in place "
+                f"with pm.init.*_ or {type(self).__name__}.named_parameters() handles' .assign().")
+        if isinstance(value, Module):
+            self._adopt_child(name, value)
+        elif type(value).__module__.partition(".")[0] in _FOREIGN_MODULES:
+            self._refuse_foreign(name, value)
+        elif type(value) in (list, tuple, dict):
+            for _, child in _walk(name, value):
+                self._adopt_child(name, child, store=False)
+        d[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        self._unregister(name)
+        object.__delattr__(self, name)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup failed. A property whose body raised
+        # AttributeError lands here too: run it again so its real error shows.
+        for klass in type(self).__mro__:
+            attr = klass.__dict__.get(name)
+            if attr is not None and hasattr(attr, "__get__"):
+                return attr.__get__(self, type(self))
+        handle = self.__dict__.get("_params", {}).get(name)
+        if handle is not None:
+            raise handle._uninitialized()
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def _register(self, name: str, handle: Parameter) -> None:
+        d = self.__dict__
+        if name in d["_params"]:
+            self._unregister(name)
+        if handle.name is None:
+            handle.name = name
+        d["_params"][name] = handle
+        handle._owners.append((self, name))
+        if self._adapter is not None:
+            handle.bind(self._adapter, self._device)
+        if handle.materialized:
+            d[name] = handle.current()
+        else:
+            d.pop(name, None)
+
+    def _unregister(self, name: str) -> None:
+        handle = self.__dict__["_params"].pop(name, None)
+        if handle is not None:
+            handle._owners[:] = [(o, n) for o, n in handle._owners if o is not self or n != name]
+
+    def _adopt_child(self, name: str, child: Module, store: bool = True) -> None:
+        if child is self or any(m is self for m in child.modules()):
+            raise StateError(f"Assigning {type(child).__name__} to {name!r} of "
+                             f"{type(self).__name__} would make a cycle: the module contains "
+                             f"itself.")
+        if self._adapter is not None and child._adapter is not self._adapter:
+            child._bind(self._adapter, self._device)
+        if store:
+            self.__dict__[name] = child
+
+    def _refuse_foreign(self, name: str, value: Any) -> None:
+        what = _FOREIGN_MODULES[type(value).__module__.partition(".")[0]]
+        if not any(hasattr(value, m) for m in ("forward", "call", "hybrid_forward")):
+            return  # a tensor or other framework object: allowed as a plain attribute
+        raise BackendTypeError(
+            f"Cannot assign a {what} ({type(value).__qualname__}) to {name!r} of "
+            f"{type(self).__name__}: a polymod module can only hold polymod modules, which "
+            f"run on every backend. Use the polymod layer instead (e.g. polymod.nn.Linear), "
+            f"or keep the framework model outside and call it on pm.native(net)'s output.")
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Registers ``module`` under ``name`` (any string, e.g. ``'0'``), PyTorch habit.
+
+        Example:
+            >>> import polymod as pm
+            >>> net = pm.Module()
+            >>> net.add_module("0", pm.nn.Linear(2, 3))
+            >>> [name for name, _ in net.named_children()]
+            ['0']
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"A module name must be a non-empty string without dots; "
+                             f"received {name!r}.")
+        if module is not None and not isinstance(module, Module):
+            raise BackendTypeError(f"add_module expects a polymod Module; received "
+                                   f"{type(module).__qualname__}.")
+        if module is None:
+            self.__dict__[name] = None
+            return
+        self._adopt_child(name, module)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Registers a parameter under ``name`` (same as assigning the attribute)."""
+        if param is None:
+            self._unregister(name)
+            self.__dict__[name] = None
+            return
+        if not isinstance(param, Parameter):
+            raise BackendTypeError(f"register_parameter expects a pm.Parameter; received "
+                                   f"{type(param).__qualname__}.")
+        self._register(name, param)
+
+    def register_constant(self, name: str, data: Any) -> None:
+        """Registers a constant (non-trainable tensor that follows the module)."""
+        self._register(name, data if isinstance(data, Constant) else Constant(data))
+
+    def register_buffer(self, name: str, data: Any, dtype: Any = None) -> None:
+        """Registers a buffer: non-trainable state that changes, always in ``state_dict``."""
+        if isinstance(data, Buffer):
+            self._register(name, data)
+            return
+        array = np.asarray(data if not hasattr(data, "shape") else
+                           _backend.adapter_of(data).to_numpy(data))
+        self._register(name, Buffer(array, dtype=dtype or array.dtype))
+
+    # -- traversal --------------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct submodules with their names, in assignment order, each once."""
+        seen: set[int] = set()
+        for name, value in self.__dict__.items():
+            for child_name, child in _walk(name, value):
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    yield child_name, child
+
+    def children(self) -> Iterator[Module]:
+        """Direct submodules, in assignment order."""
+        for _, child in self.named_children():
+            yield child
+
+    def named_modules(self, prefix: str = "", memo: set[int] | None = None
+                      ) -> Iterator[tuple[str, Module]]:
+        """This module and every submodule, with dotted paths; a shared one appears once."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every submodule, each once."""
+        for _, module in self.named_modules():
+            yield module
+
+    def _named_handles(self, kinds: tuple[str, ...]) -> Iterator[tuple[str, Parameter]]:
+        seen: set[int] = set()
+        for prefix, module in self.named_modules():
+            for name, handle in module.__dict__["_params"].items():
+                if handle.kind in kinds and id(handle) not in seen:
+                    seen.add(id(handle))
+                    yield (f"{prefix}.{name}" if prefix else name), handle
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, pm.Parameter handle)`` pairs; names are the same on every backend.
+
+        Example:
+            >>> import polymod as pm
+            >>> net = pm.nn.Sequential(pm.nn.Linear(20, 4), pm.nn.ReLU())
+            >>> [name for name, p in net.named_parameters()]
+            ['0.weight', '0.bias']
+        """
+        return self._named_handles(("parameter",))
+
+    def parameters(self) -> Iterator[Parameter]:
+        """The parameter handles, each once."""
+        for _, handle in self.named_parameters():
+            yield handle
+
+    def named_constants(self) -> Iterator[tuple[str, Constant]]:
+        """``(dotted name, pm.Constant)`` pairs."""
+        return self._named_handles(("constant",))  # type: ignore[return-value]
+
+    def constants(self) -> Iterator[Constant]:
+        """The constants, each once."""
+        for _, handle in self.named_constants():
+            yield handle
+
+    def named_buffers(self) -> Iterator[tuple[str, Buffer]]:
+        """``(dotted name, pm.Buffer)`` pairs."""
+        return self._named_handles(("buffer",))  # type: ignore[return-value]
+
+    def buffers(self) -> Iterator[Buffer]:
+        """The buffers, each once."""
+        for _, handle in self.named_buffers():
+            yield handle
+
+    def state_dict(self, include_constants: bool = True) -> collections.OrderedDict:
+        """An ordered dict of NumPy copies in the neutral (PyTorch) layout.
+
+        Example:
+            >>> import polymod as pm
+            >>> list(pm.nn.Linear(3, 2).state_dict())
+            ['weight', 'bias']
+        """
+        kinds = ("parameter", "buffer", "constant") if include_constants else (
+            "parameter", "buffer")
+        return collections.OrderedDict(
+            (name, handle.numpy()) for name, handle in self._named_handles(kinds)
+            if handle.materialized)
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> LoadResult:
+        """Copies values into the model; checks everything first and changes nothing on error.
+
+        Lazy parameters whose shape is not known yet take the shape of the data.
+
+        Returns:
+            ``(missing_keys, unexpected_keys)``, as PyTorch does.
+
+        Raises:
+            WeightsFileError: with ``strict``, any missing or unexpected key; always, a
+                shape or dtype that does not fit. All problems are listed at once.
+        """
+        from .io import check_and_assign
+
+        return check_and_assign(self, state_dict, strict, source="state_dict")
+
+    # -- binding -----------------------------------------------------------------------------
+    @property
+    def backend(self) -> str | None:
+        """The backend this module is bound to, or None before its first call / ``.to``."""
+        return None if self._adapter is None else self._adapter.NAME
+
+    def to(self: T, backend: str | None = None, device: Any = None) -> T:
+        """The model on ``backend``: itself if it is already there or not yet bound (it
+        binds), otherwise a copy with the same weights (this model is left untouched).
+
+        Example:
+            >>> import polymod as pm
+            >>> net = pm.nn.Linear(2, 3)
+            >>> net.to("numpy") is net
+            True
+        """
+        adapter = _backend.resolve(backend)
+        if self._adapter is None:
+            self._bind(adapter, device)
+            return self
+        if self._adapter is adapter:
+            return self
+        return self.unbound_copy()._bind(adapter, device)
+
+    def _bind(self: T, adapter: Any, device: Any) -> T:
+        modules = list(self.modules())
+        for module in modules:
+            if module._adapter is not None and module._adapter is not adapter:
+                raise BackendTypeError(
+                    f"Cannot bind {type(self).__name__} to {adapter.NAME!r}: its submodule "
+                    f"{type(module).__name__} is already bound to {module._adapter.NAME!r}. "
+                    f"Use module.to({adapter.NAME!r}) to get a copy on the other backend.")
+        for name, handle in self._named_handles(("parameter", "buffer", "constant")):
+            if handle.adapter is None:
+                handle.name = name
+            handle.bind(adapter, device)
+        for module in modules:
+            d = module.__dict__
+            d["_adapter"] = adapter
+            d["_device"] = device
+            d["_ready"] = d["_built"]
+            module._on_bind(adapter)
+        return self
+
+    def _on_bind(self, adapter: Any) -> None:
+        """Hook for layers that cache backend functions at binding time."""
+
+    def unbound_copy(self: T) -> T:
+        """A deep copy whose values are NumPy again (bound to no backend)."""
+        memo: dict[int, Any] = {}
+
+        def copy_value(value: Any) -> Any:
+            if isinstance(value, Module):
+                return copy_module(value)
+            if type(value) in (list, tuple):
+                return type(value)(copy_value(v) for v in value)
+            if type(value) is dict:
+                return {k: copy_value(v) for k, v in value.items()}
+            return value
+
+        def copy_module(module: Module) -> Module:
+            if id(module) in memo:
+                return memo[id(module)]
+            twin = object.__new__(type(module))
+            memo[id(module)] = twin
+            d = twin.__dict__
+            d.update({k: copy_value(v) for k, v in module.__dict__.items()
+                      if k not in module._params and k != "_params"})
+            d.update(_params={}, _adapter=None, _device=None, _ready=False)
+            for name, handle in module._params.items():
+                if id(handle) not in memo:
+                    memo[id(handle)] = handle.unbound_copy()
+                twin._register(name, memo[id(handle)])
+            twin._on_copy()
+            return twin
+
+        return copy_module(self)  # type: ignore[return-value]
+
+    def _on_copy(self) -> None:
+        """Hook for layers holding caches that must not be shared with a copy."""
+
+    # -- modes and initialisation ----------------------------------------------------------
+    def train(self: T, mode: bool = True) -> T:
+        """Sets training mode on this module and every submodule (PyTorch habit)."""
+        for module in self.modules():
+            module.__dict__["training"] = bool(mode)
+        return self
+
+    def eval(self: T) -> T:
+        """Sets evaluation mode (``train(False)``)."""
+        return self.train(False)
+
+    def apply(self: T, fn: Callable[[Module], Any]) -> T:
+        """Calls ``fn`` on every submodule, then on this module (PyTorch order)."""
+        for module in reversed(list(self.modules())):
+            fn(module)
+        return self
+
+    def initialize(self: T, *inputs: Any, init: Any = None, force_reinit: bool = False) -> T:
+        """Gluon habit: sets initial values, and with ``inputs``, materialises lazy shapes.
+
+        ``init`` applies to weights (parameters of 2 or more dimensions); 1-D parameters
+        (biases) are set to zeros, as Gluon's ``Dense`` does. It replaces values drawn by
+        the default scheme; with ``force_reinit=True`` it replaces every value. Lazy
+        parameters get ``init`` when their shape becomes known. With no arguments it
+        only checks what is known (always accepted).
+
+        Example:
+            >>> import polymod as pm
+            >>> net = pm.nn.LazyLinear(4)
+            >>> _ = net.initialize(pm.rand(2, 3, backend="numpy"))
+            >>> net.weight.shape
+            (4, 3)
+        """
+        from . import init as _init
+
+        chosen = _init.get(init)
+        if chosen is not None:
+            chosen = _init.WeightsOnly(chosen)
+            for _, handle in self.named_parameters():
+                if not handle.materialized:
+                    handle.init = chosen
+                elif force_reinit or handle.default_init:
+                    handle.assign(chosen(handle.shape))
+        if inputs:
+            adapter = self._adapter or _backend.adapter_of(inputs[0])
+            with adapter.no_grad():
+                self(*inputs)
+        return self
+
+    # -- printing ----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The part inside the parentheses of ``repr`` (PyTorch habit)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, child in self.named_children():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.__dict__["_params"]))
+
+
+_PROTECTED = frozenset(name for name, value in vars(Module).items()
+                       if callable(value) or isinstance(value, property))

@@ -1,0 +1,47 @@
+"""``pm.native(net)``: the framework's own object over the same parameter storage."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from .errors import StateError
+from .module import Module
+
+_twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def native(net: Module) -> Any:
+    """Returns a ``torch.nn.Module``, ``keras.Model`` or Gluon ``Block`` running ``net``.
+
+    The twin holds the model's own parameter objects, so a step taken through it
+    (``torch.optim``, ``model.fit``, ``gluon.Trainer``) is visible in
+    ``net.state_dict()`` and the other way round. The same twin is returned on
+    every call for the same model.
+
+    Raises:
+        StateError: the model is not bound to a framework backend yet, or has lazy
+            parameters whose shapes are not known (call it once first).
+
+    Example:
+        >>> import polymod as pm
+        >>> net = pm.nn.Linear(20, 4).to("torch")
+        >>> twin = pm.native(net)
+        >>> [name for name, _ in twin.named_parameters()]
+        ['weight', 'bias']
+    """
+    if not isinstance(net, Module):
+        raise StateError(f"pm.native expects a polymod Module; received "
+                         f"{type(net).__qualname__}.")
+    if net._adapter is None:
+        raise StateError("pm.native needs a model bound to a backend: call it once on a "
+                         "tensor of that framework, or use net.to('torch'|'keras'|'gluon').")
+    lazy = [name for name, p in net.named_parameters() if not p.materialized]
+    if lazy:
+        raise StateError(f"pm.native needs every parameter shape; {lazy} are still lazy. "
+                         f"Call the model once (net(X)) or net.initialize(X) first.")
+    twin = _twins.get(net)
+    if twin is None:
+        twin = net._adapter.native_twin(net)
+        _twins[net] = twin
+    return twin

@@ -1,0 +1,88 @@
+"""Activation layers: thin modules over ``polymod.ops`` functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..module import Module
+
+
+class _Activation(Module):
+    """One elementwise op of the bound backend, looked up once at binding time."""
+
+    op_name = ""
+
+    def _on_bind(self, adapter: Any) -> None:
+        self.__dict__["_pm_fn"] = getattr(adapter, self.op_name)
+
+    def forward(self, X: Any) -> Any:
+        return self._pm_fn(X)
+
+
+class ReLU(_Activation):
+    """max(x, 0), elementwise; NaN stays NaN on every backend."""
+
+    op_name = "relu"
+
+
+class Sigmoid(_Activation):
+    """1 / (1 + exp(-x)), elementwise."""
+
+    op_name = "sigmoid"
+
+
+class Tanh(_Activation):
+    """Hyperbolic tangent, elementwise."""
+
+    op_name = "tanh"
+
+
+class GELU(_Activation):
+    """GELU with the exact erf formula (PyTorch's default)."""
+
+    op_name = "gelu"
+
+
+class Identity(Module):
+    """Returns its input unchanged."""
+
+    def forward(self, X: Any) -> Any:
+        return X
+
+
+class Softmax(Module):
+    """Softmax along ``dim``.
+
+    Example:
+        >>> import polymod as pm
+        >>> out = pm.nn.Softmax()(pm.zeros(1, 4, backend="numpy"))
+        >>> out.tolist()
+        [[0.25, 0.25, 0.25, 0.25]]
+    """
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def _on_bind(self, adapter: Any) -> None:
+        self.__dict__["_pm_fn"] = adapter.softmax
+
+    def forward(self, X: Any) -> Any:
+        return self._pm_fn(X, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU,
+               "softmax": Softmax, "linear": Identity, "identity": Identity}
+
+
+def get(activation: Any) -> Module | None:
+    """A module for ``activation``: None, a name (``'relu'``) or a module."""
+    if activation is None or isinstance(activation, Module):
+        return activation
+    if isinstance(activation, str) and activation.lower() in ACTIVATIONS:
+        return ACTIVATIONS[activation.lower()]()
+    raise ValueError(f"Unknown activation {activation!r}; expected None, a polymod Module, or "
+                     f"one of {sorted(ACTIVATIONS)}.")

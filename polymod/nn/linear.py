@@ -1,0 +1,145 @@
+"""Fully connected layers and Flatten.
+
+``Linear``, ``LazyLinear`` and ``Dense`` are one class (``Linear``), so their
+parameters are always ``weight`` (shape ``(out_features, in_features)``, PyTorch's
+layout, on every backend) and ``bias``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import init as _init
+from ..errors import ShapeError
+from ..module import Module
+from ..parameter import Parameter
+from .activation import ACTIVATIONS
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias``, optionally followed by an activation.
+
+    Args:
+        in_features: size of each input sample; None to infer it from the first input.
+        out_features: size of each output sample.
+        bias: whether to learn an additive bias.
+        activation: None or the name of an activation applied to the output
+            (``'relu'``, ``'sigmoid'``, ``'tanh'``, ``'gelu'``, ``'softmax'``).
+
+    Example:
+        >>> import polymod as pm
+        >>> layer = pm.nn.Linear(20, 4)
+        >>> layer.weight.shape
+        (4, 20)
+        >>> layer(pm.rand(2, 20, backend="numpy")).shape
+        (2, 4)
+    """
+
+    def __init__(self, in_features: int | None, out_features: int, bias: bool = True,
+                 activation: str | None = None):
+        super().__init__()
+        if not isinstance(out_features, int) or isinstance(out_features, bool) \
+                or out_features < 0:
+            raise ValueError(f"out_features must be a non-negative int; received "
+                             f"out_features={out_features!r}.")
+        if in_features is not None and (not isinstance(in_features, int) or in_features < 0):
+            raise ValueError(f"in_features must be a non-negative int or None; received "
+                             f"in_features={in_features!r}.")
+        if activation is not None and (not isinstance(activation, str)
+                                       or activation.lower() not in ACTIVATIONS):
+            raise ValueError(f"Unknown activation {activation!r}; expected None or one of "
+                             f"{sorted(ACTIVATIONS)}.")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = None if activation is None else activation.lower()
+        self.weight = Parameter()
+        self.bias = Parameter() if bias else None
+        if in_features is not None:
+            self.build()
+
+    def build(self, X: Any = None) -> None:
+        if self.in_features is None:
+            self.in_features = int(X.shape[-1])
+        fan_in = self.in_features
+        params = self._params
+        params["weight"].materialize((self.out_features, fan_in))
+        if "bias" in params:
+            params["bias"].materialize((self.out_features,), default=_init.default_bias(fan_in))
+        self.__dict__["_built"] = True
+
+    def _on_bind(self, adapter: Any) -> None:
+        d = self.__dict__
+        d["_pm_linear"] = adapter.linear
+        name = self.activation
+        d["_pm_act"] = None if name in (None, "linear", "identity") else getattr(adapter, name)
+
+    def forward(self, X: Any) -> Any:
+        out = self._pm_linear(X, self.weight, self.bias)
+        return out if self._pm_act is None else self._pm_act(out)
+
+    def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
+        shape = tuple(X.shape)
+        if not shape:
+            return ShapeError(f"Linear expects input with at least 1 dimension; received a "
+                              f"scalar (shape {shape}).")
+        if self.in_features is not None and shape[-1] != self.in_features:
+            return ShapeError(
+                f"Linear expects input with {self.in_features} features (last dimension); "
+                f"received shape {shape}, i.e. {shape[-1]} features.")
+        return None
+
+    def extra_repr(self) -> str:
+        text = (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+        return text + (f", activation={self.activation!r}" if self.activation else "")
+
+
+def LazyLinear(out_features: int, bias: bool = True) -> Linear:  # noqa: N802 -- a layer name
+    """A ``Linear`` whose ``in_features`` is inferred from the first input (PyTorch habit).
+
+    Returns a ``Linear`` (as PyTorch's ``LazyLinear`` becomes one after its first call),
+    so ``type(layer) == nn.Linear`` checks keep working.
+
+    Example:
+        >>> import polymod as pm
+        >>> layer = pm.nn.LazyLinear(4)
+        >>> layer(pm.rand(2, 20, backend="numpy")).shape, layer.in_features
+        ((2, 4), 20)
+    """
+    return Linear(None, out_features, bias)
+
+
+def Dense(units: int, activation: str | None = None, use_bias: bool = True,  # noqa: N802
+          in_units: int | None = None) -> Linear:
+    """Gluon/Keras habit: ``Dense(256, activation='relu')``; a ``Linear`` underneath.
+
+    Example:
+        >>> import polymod as pm
+        >>> layer = pm.nn.Dense(4, activation="relu")
+        >>> layer(pm.rand(2, 20, backend="numpy")).min() >= 0
+        True
+    """
+    return Linear(in_units, units, use_bias, activation)
+
+
+class Flatten(Module):
+    """Merges the dimensions from ``start_dim`` on into one (PyTorch habit).
+
+    Example:
+        >>> import polymod as pm
+        >>> pm.nn.Flatten()(pm.zeros(2, 3, 4, backend="numpy")).shape
+        (2, 12)
+    """
+
+    def __init__(self, start_dim: int = 1):
+        super().__init__()
+        self.start_dim = start_dim
+
+    def _on_bind(self, adapter: Any) -> None:
+        self.__dict__["_pm_flatten"] = adapter.flatten
+
+    def forward(self, X: Any) -> Any:
+        return self._pm_flatten(X, self.start_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}"

@@ -1,0 +1,238 @@
+"""Parameter handles: one neutral object per trainable tensor, constant or buffer.
+
+A handle holds NumPy data until its module binds to a backend; from then on it
+holds the framework's own objects: ``native`` (``torch.nn.Parameter``,
+``keras.Variable``, ``gluon.Parameter``) and ``value`` (the tensor read inside
+``forward``). Modules store ``value`` in their ``__dict__`` so that reading
+``self.weight`` costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import backend as _backend
+from . import init as _init
+from .errors import BackendTypeError, ShapeError, UninitializedParameterError
+
+
+class Parameter:
+    """A trainable tensor of a module, the same on every backend.
+
+    Args:
+        data: initial values (NumPy array, list, or any backend's tensor).
+        shape: shape to initialise with ``init`` instead of ``data``. Leave both
+            out for a lazy parameter whose shape is set later by ``materialize``.
+        init: initializer or name, used with ``shape``.
+        dtype: storage dtype (float32 by default).
+        trainable: whether gradients and optimizers update it.
+
+    Example:
+        >>> import polymod as pm
+        >>> p = pm.Parameter(shape=(2, 3), init="ones")
+        >>> p.shape, p.numpy().sum()
+        ((2, 3), 6.0)
+    """
+
+    kind = "parameter"
+
+    def __init__(self, data: Any = None, *, shape: Any = None, init: Any = None,
+                 dtype: Any = "float32", trainable: bool = True):
+        self.name: str | None = None
+        self.dtype = np.dtype(dtype)
+        self._trainable = bool(trainable)
+        self.init = _init.get(init)
+        self.native: Any = None
+        self.value: Any = None
+        self.adapter: Any = None
+        self._data: np.ndarray | None = None
+        self._shape: tuple[int, ...] | None = None
+        self._owners: list[tuple[Any, str]] = []
+        self._device: Any = None
+        # True while the values are the ones drawn by the default scheme, so that
+        # Module.initialize(init=...) may replace them (Gluon's deferred-init habit).
+        self.default_init = False
+        if data is not None:
+            if shape is not None:
+                raise ValueError("Give a Parameter either data or shape, not both.")
+            self._set_data(self._as_array(data))
+        elif shape is not None:
+            self.materialize(shape)
+
+    # -- state -----------------------------------------------------------------------
+    @property
+    def materialized(self) -> bool:
+        """Whether the shape (and so the values) are known."""
+        return self._shape is not None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape in the neutral (PyTorch) layout."""
+        if self._shape is None:
+            raise self._uninitialized()
+        return self._shape
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape))
+
+    def numel(self) -> int:
+        """Number of elements (PyTorch habit)."""
+        return self.size
+
+    @property
+    def trainable(self) -> bool:
+        """Whether gradients and optimizers update this parameter (settable to freeze it)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, flag: bool) -> None:
+        self._trainable = bool(flag)
+        if self.adapter is not None:
+            self.adapter.set_trainable(self.native, self._trainable)
+
+    def materialize(self, shape: Any, default: Any = None) -> None:
+        """Gives a lazy parameter its shape and initial values (no-op if already that shape).
+
+        The values come from the parameter's own ``init`` if it has one, else from
+        ``default``, else from the default scheme's weight initializer.
+        """
+        shape = tuple(int(n) for n in shape)
+        if self._shape is not None:
+            if self._shape != shape:
+                raise ShapeError(f"Parameter {self.name!r} already has shape {self._shape}; "
+                                 f"received a request for shape {shape}.")
+            return
+        init = self.init or _init.get(default) or _init.default_weight()
+        self.default_init = getattr(init, "is_default", False)
+        self._set_data(np.asarray(init(shape)).astype(self.dtype, copy=False))
+
+    def _as_array(self, data: Any) -> np.ndarray:
+        try:
+            array = _backend.adapter_of(data).to_numpy(data)
+        except BackendTypeError:
+            array = np.asarray(data)
+        if array.dtype.kind not in "biuf":
+            raise BackendTypeError(f"Expected numeric data for a {type(self).__name__}; "
+                                   f"received dtype {array.dtype}.")
+        return np.array(array, dtype=self.dtype)
+
+    def _set_data(self, array: np.ndarray) -> None:
+        self._shape = tuple(array.shape)
+        if self.adapter is None:
+            self._data = array
+        else:
+            self._create_native(self.adapter, array, self._device)
+        self._publish()
+
+    # -- binding ------------------------------------------------------------------------
+    def bind(self, adapter: Any, device: Any = None) -> None:
+        """Moves the data into ``adapter``'s storage (done by ``Module.to``)."""
+        if self.adapter is adapter:
+            return
+        if self.adapter is not None:
+            raise BackendTypeError(f"Parameter {self.name!r} is on backend {self.adapter.NAME!r}; "
+                                   f"it cannot also live on {adapter.NAME!r}.")
+        self.adapter = adapter
+        self._device = device
+        if self._data is not None:
+            self._create_native(adapter, self._data, device)
+            self._data = None
+            self._publish()
+
+    def _create_native(self, adapter: Any, array: np.ndarray, device: Any) -> None:
+        if self.kind == "parameter":
+            self.native, self.value = adapter.create_parameter(
+                array, self.name or "param", self._trainable, device)
+        else:
+            self.native = self.value = adapter.create_constant(array, device)
+
+    def _publish(self) -> None:
+        current = self.current()
+        for owner, attr in self._owners:
+            owner.__dict__[attr] = current
+
+    def current(self) -> Any:
+        """What reading the attribute gives: the native tensor, or NumPy data before binding."""
+        return self.value if self.adapter is not None else self._data
+
+    def unbound_copy(self) -> Parameter:
+        """A fresh handle with a NumPy copy of the values, bound to nothing."""
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.native = twin.value = twin.adapter = None
+        twin._owners = []
+        twin._data = self.numpy() if self.materialized else None
+        return twin
+
+    # -- reading and writing -------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the values, in the neutral layout."""
+        if self._shape is None:
+            raise self._uninitialized()
+        if self.adapter is None:
+            return self._data.copy()
+        return self.adapter.to_numpy(self.value)
+
+    def assign(self, data: Any) -> None:
+        """Overwrites the values in place (native storage kept; same shape required)."""
+        array = self._as_array(data)
+        self.default_init = False
+        if self._shape is None:
+            self._set_data(array)
+            return
+        if array.shape != self._shape:
+            raise ShapeError(f"Parameter {self.name!r} has shape {self._shape}; "
+                             f"received data of shape {array.shape}.")
+        if self.adapter is None:
+            self._data[...] = array
+        else:
+            self.adapter.assign(self.value, array)
+
+    def _uninitialized(self) -> UninitializedParameterError:
+        return UninitializedParameterError(
+            f"Parameter {self.name!r} is not initialised yet: its shape is inferred from the "
+            f"first input. Call the model once (net(X)) or net.initialize(X) first.")
+
+    def __repr__(self) -> str:
+        shape = self._shape if self._shape is not None else "<lazy>"
+        where = self.adapter.NAME if self.adapter is not None else "unbound"
+        extra = "" if self._trainable or self.kind != "parameter" else ", trainable=False"
+        return (f"{type(self).__name__}(name={self.name!r}, shape={shape}, "
+                f"dtype={self.dtype}, backend={where}{extra})")
+
+
+class Constant(Parameter):
+    """A non-trainable tensor that follows its module to the backend (never gets gradients)."""
+
+    kind = "constant"
+
+    def __init__(self, data: Any = None, *, shape: Any = None, init: Any = None,
+                 dtype: Any = "float32"):
+        super().__init__(data, shape=shape, init=init, dtype=dtype, trainable=False)
+
+
+class Buffer(Constant):
+    """Non-trainable state that changes (e.g. running statistics); always in ``state_dict``."""
+
+    kind = "buffer"
+
+
+def constant(data: Any, dtype: Any = "float32") -> Constant:
+    """Wraps data as a module constant: assign it to an attribute inside ``__init__``.
+
+    Example:
+        >>> import polymod as pm
+        >>> class Scaled(pm.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.c = pm.constant([2.0])
+        ...     def forward(self, X):
+        ...         return X * self.c
+        >>> Scaled()(pm.ones(2, backend="numpy"))
+        array([2., 2.], dtype=float32)
+    """
+    return Constant(data, dtype=dtype)

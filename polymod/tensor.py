@@ -1,0 +1,71 @@
+"""Moving data between NumPy and the backends' own tensors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import backend as _backend
+from .errors import BackendTypeError
+from .random import normalize_shape
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copies any backend's tensor (or a NumPy array, list, number) into a NumPy array.
+
+    Example:
+        >>> import polymod as pm
+        >>> pm.to_numpy(pm.ones(2, backend="numpy"))
+        array([1., 1.], dtype=float32)
+    """
+    if isinstance(x, (list, tuple, int, float, bool)):
+        return np.asarray(x)
+    return _backend.adapter_of(x).to_numpy(x)
+
+
+def asarray(data: Any, backend: str | None = None, dtype: Any = None) -> Any:
+    """Makes a native tensor of ``backend`` from NumPy data, a list or any backend's tensor.
+
+    Float data becomes float32 unless ``dtype`` says otherwise; integer and bool
+    data keep their dtype.
+
+    Example:
+        >>> import polymod as pm
+        >>> pm.asarray([[1, 2.5]], backend="numpy").dtype
+        dtype('float32')
+    """
+    try:
+        array = to_numpy(data)
+    except BackendTypeError:
+        array = np.asarray(data)
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    elif array.dtype.kind == "f" and array.dtype != np.float32:
+        array = array.astype(np.float32)
+    elif array.dtype.kind not in "biuf":
+        raise BackendTypeError(
+            f"Expected numeric data for pm.asarray; received dtype {array.dtype}.")
+    return _backend.resolve(backend).from_numpy(array)
+
+
+def zeros(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> Any:
+    """A native tensor of zeros.
+
+    Example:
+        >>> import polymod as pm
+        >>> pm.zeros(2, 3, backend="numpy").shape
+        (2, 3)
+    """
+    return _backend.resolve(backend).from_numpy(np.zeros(normalize_shape(shape), dtype))
+
+
+def ones(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> Any:
+    """A native tensor of ones.
+
+    Example:
+        >>> import polymod as pm
+        >>> pm.ones(3, backend="numpy")
+        array([1., 1., 1.], dtype=float32)
+    """
+    return _backend.resolve(backend).from_numpy(np.ones(normalize_shape(shape), dtype))

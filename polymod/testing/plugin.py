@@ -1,0 +1,61 @@
+"""pytest plugin (entry point ``pytest11``): a ``backend`` fixture over installed backends.
+
+* ``backend`` yields the backend's name and runs the test inside ``use_backend``;
+  it is parametrised over every backend (numpy included), one test id each.
+* ``--backends torch,gluon`` chooses the backends (default: all four).
+* ``@pytest.mark.backends("torch", "keras")`` narrows one test.
+* A backend whose framework is not installed is a skip that says which extra to install.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from polymod import backend as _backend
+
+
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("polymod")
+    group.addoption("--backends", default=None, metavar="NAMES",
+                    help="comma-separated polymod backends for the `backend` fixture "
+                         "(default: numpy,torch,keras,gluon)")
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "backends(*names): run this test only on these "
+                                       "polymod backends")
+
+
+def _chosen(config: Any) -> list[str]:
+    option = config.getoption("--backends", default=None)
+    if not option:
+        return list(_backend.BACKENDS)
+    try:
+        return [_backend.canonical_name(n) for n in option.split(",") if n.strip()]
+    except _backend.BackendNameError as err:
+        raise pytest.UsageError(f"--backends: {err}") from None
+
+
+def pytest_generate_tests(metafunc: Any) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    names = _chosen(metafunc.config)
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker is not None:
+        wanted = [_backend.canonical_name(n) for n in marker.args]
+        names = [n for n in names if n in wanted]
+    metafunc.parametrize("backend", names, indirect=True, ids=names)
+
+
+@pytest.fixture
+def backend(request: Any) -> Any:
+    """The backend's name; the test runs inside ``pm.use_backend(name)``."""
+    name = request.param
+    if not _backend.is_installed(name):
+        pytest.skip(f"backend {name!r} is not installed: pip install "
+                    f"'polymod[{_backend.PIP_EXTRA[name]}]'")
+    _backend.adapter(name)
+    with _backend.use_backend(name):
+        yield name
