@@ -243,3 +243,7 @@ def native_twin(module: Any) -> PolymodBlock:
 def export_weights(source: Any) -> list[np.ndarray]:
     """A Gluon block's parameters in creation order (Gluon's layout is already (out, in))."""
     return [to_numpy(p.data()) for p in source.collect_params().values()]
+
+
+def cross_entropy(logits: Any, target: Any) -> Any:
+    return -mnp.mean(npx.pick(npx.log_softmax(logits, axis=-1), target, axis=-1))

@@ -218,3 +218,8 @@ def export_weights(source: Any) -> list[np.ndarray]:
     """A Keras model's weights in creation order, 2-D kernels transposed to (out, in)."""
     return [w.T.copy() if w.ndim == 2 else w for w in
             (np.asarray(v.numpy()) for v in source.weights)]
+
+
+def cross_entropy(logits: Any, target: Any) -> Any:
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(target, tf.int64), logits=logits))

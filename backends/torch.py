@@ -193,3 +193,7 @@ def native_twin(module: Any) -> PolymodTorchModule:
 def export_weights(source: Any) -> dict[str, np.ndarray]:
     """A torch module's weights in the neutral layout (PyTorch's own), by name."""
     return {k: to_numpy(v) for k, v in source.state_dict().items()}
+
+
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, target)

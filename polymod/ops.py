@@ -204,6 +204,23 @@ def astype(x: Any, dtype: Any) -> Any:
 cast = astype
 
 
+def cross_entropy(logits: Any, target: Any) -> Any:
+    """Mean cross-entropy of ``logits`` (N, C) against integer class indices ``target`` (N,).
+
+    ``target`` may be a NumPy array; it is moved to the logits' backend.
+    """
+    adapter = _of(logits)
+    if type(target) is not type(logits) and adapter.NAME != "numpy":
+        target = adapter.from_numpy(_backend.adapter_of(target).to_numpy(target))
+    return adapter.cross_entropy(logits, target)
+
+
+def mse_loss(prediction: Any, target: Any) -> Any:
+    """Mean squared error."""
+    diff = prediction - target
+    return _of(diff).mean(diff * diff, None, False)
+
+
 def shape(x: Any) -> tuple:
     """The shape as a tuple of ints (None for unknown sizes in a traced graph)."""
     return _of(x).shape(x)
@@ -213,4 +230,4 @@ __all__ = ["relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "linear"
            "add", "subtract", "multiply", "divide", "maximum", "minimum", "abs", "exp", "log",
            "sqrt", "sum", "mean", "max", "min", "reshape", "permute_dims", "transpose",
            "flatten", "concat", "stack", "where", "zeros_like", "ones_like", "astype", "cast",
-           "shape"]
+           "shape", "cross_entropy", "mse_loss"]
