@@ -99,7 +99,7 @@ def assign(target: Any, value: Any) -> None:
     if isinstance(value, np.ndarray):
         value = mnp.array(value, dtype=target.dtype, ctx=target.ctx)
     with autograd.pause():
-        target[...] = value
+        target[() if target.ndim == 0 else ...] = value  # 0-d: MXNet takes only ()
 
 
 def set_trainable(native: Any, flag: bool) -> None:
@@ -112,18 +112,37 @@ def no_grad() -> Any:
 
 
 def value_and_grad(fn: Any, tensors: list) -> tuple:
+    # backward() writes only the gradients of parameters in this graph: clear the others'
+    # (an earlier call's), else a parameter that fn does not use gets a stale gradient
+    stale = [t.grad.as_nd_ndarray() for t in tensors if t.grad is not None]
+    if stale:
+        mx.nd.reset_arrays(*stale, num_arrays=len(stale))  # one op for all (~20 us)
     with autograd.record():
         value = fn()
-    value.backward()
+    if not tensors:  # nothing trainable: MXNet refuses backward() on an unrecorded value
+        return value, []
+    try:
+        value.backward()
+    except mx.base.MXNetError as err:  # a value that depends on no parameter: zeros
+        if "computational graph" not in str(err) and "computation graph" not in str(err):
+            raise
+        return value, [mnp.zeros_like(t) for t in tensors]
     return value, [t.grad.copy() if t.grad is not None else mnp.zeros_like(t) for t in tensors]
 
 
 # -- ops ------------------------------------------------------------------------------------
 def linear(x: Any, weight: Any, bias: Any) -> Any:
-    if x.shape[0] == 0:  # MXNet fails asynchronously on an empty batch
-        return mnp.zeros(x.shape[:-1] + (weight.shape[0],), dtype=x.dtype, ctx=x.ctx)
-    return npx.fully_connected(x, weight, bias, no_bias=bias is None,
-                               num_hidden=weight.shape[0], flatten=False)
+    # Hot path: each .shape is a call into MXNet (~0.8 us) and each keyword one more string
+    # it parses per call, so read the shapes once and pass no_bias only when it is True.
+    out_features = weight.shape[0]
+    if not out_features or 0 in x.shape:  # MXNet fails (asynchronously for an empty
+        # batch) on zero-size operands; torch and TF give zeros (plus the bias)
+        out = mnp.zeros(x.shape[:-1] + (out_features,), dtype=x.dtype, ctx=x.ctx)
+        return out if bias is None else out + bias
+    if bias is None:
+        return npx.fully_connected(x, weight, None, no_bias=True, num_hidden=out_features,
+                                   flatten=False)
+    return npx.fully_connected(x, weight, bias, num_hidden=out_features, flatten=False)
 
 
 relu = npx.relu  # not npx.activation: its fused relu turns NaN into 0
@@ -140,7 +159,6 @@ abs = mnp.abs
 exp = mnp.exp
 log = mnp.log
 sqrt = mnp.sqrt
-where = mnp.where
 zeros_like = mnp.zeros_like
 ones_like = mnp.ones_like
 
@@ -149,12 +167,19 @@ def gelu(x: Any) -> Any:
     return npx.leaky_relu(x, act_type="gelu")
 
 
+def _nan_rows(x: Any, out: Any, axis: int) -> Any:
+    # MXNet's softmax keeps a row's other entries when one is NaN; PyTorch and NumPy
+    # make the whole row NaN: do the same.
+    has_nan = mnp.max(mnp.isnan(x).astype(x.dtype), axis=axis, keepdims=True) > 0
+    return mnp.where(has_nan, mnp.full(has_nan.shape, np.nan, dtype=x.dtype, ctx=x.ctx), out)
+
+
 def softmax(x: Any, axis: int = -1) -> Any:
-    return npx.softmax(x, axis=axis)
+    return _nan_rows(x, npx.softmax(x, axis=axis), axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    return npx.log_softmax(x, axis=axis)
+    return _nan_rows(x, npx.log_softmax(x, axis=axis), axis)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -246,4 +271,115 @@ def export_weights(source: Any) -> list[np.ndarray]:
 
 
 def cross_entropy(logits: Any, target: Any) -> Any:
-    return -mnp.mean(npx.pick(npx.log_softmax(logits, axis=-1), target, axis=-1))
+    return -mnp.mean(npx.pick(log_softmax(logits, -1), target, axis=-1))
+
+
+# -- sequences (embedding, attention, recurrent layers) ------------------------------------
+def take(x: Any, indices: Any, axis: int = 0) -> Any:
+    return mnp.take(x, indices, axis=axis)  # out-of-range indices are clipped (MXNet)
+
+
+def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
+    out = mnp.take(weight, indices, axis=0)
+    if padding_idx is None:
+        return out
+    # PyTorch's padding_idx: that row gets no gradient
+    pad = mnp.expand_dims(indices == padding_idx, -1)
+    return mnp.where(pad, out.detach(), out)
+
+
+def split(x: Any, sections: int, axis: int = 0) -> list:
+    size = x.shape[axis]
+    if size % sections:
+        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
+                         f"equal sections.")
+    return list(mnp.split(x, sections, axis=axis))
+
+
+def masked_fill(x: Any, mask: Any, value: float) -> Any:
+    # not mnp.where(mask, value, x): MXNet 1.9's backward of a Python-scalar branch
+    # inverts the condition (wrong gradients); a 1-element array branch is right
+    return mnp.where(mask, mnp.full((1,), value, dtype=x.dtype, ctx=x.ctx), x)
+
+
+def expand_dims(x: Any, axis: int) -> Any:
+    return mnp.expand_dims(x, axis)
+
+
+def squeeze(x: Any, axis: int) -> Any:
+    return mnp.squeeze(x, axis)
+
+
+def stop_gradient(x: Any) -> Any:
+    return x.detach()
+
+
+# -- layers: buffers, convolution, pooling, dropout, activations, losses --------------------
+def create_buffer(array: np.ndarray, device: Any) -> Any:
+    return from_numpy(array, device)
+
+
+def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation: tuple,
+         groups: int) -> Any:
+    """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""
+    if all(lo == hi for lo, hi in padding):
+        pad = tuple(lo for lo, _ in padding)
+    else:  # asymmetric ('same' with an even kernel): pad first
+        x = mnp.pad(x, ((0, 0), (0, 0)) + tuple(tuple(p) for p in padding))
+        pad = (0,) * len(padding)
+    return npx.convolution(x, weight, bias, kernel=tuple(weight.shape[2:]), stride=stride,
+                           dilate=dilation, pad=pad, num_filter=weight.shape[0],
+                           num_group=groups, no_bias=bias is None,
+                           layout="NCW" if len(stride) == 1 else "NCHW")
+
+
+def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    y = npx.pooling(x, kernel=kernel, stride=stride, pad=padding, pool_type="max")
+    # MXNet's max pool skips NaN; PyTorch's keeps it: put it back
+    nan = npx.pooling(mnp.isnan(x).astype(x.dtype), kernel=kernel, stride=stride, pad=padding,
+                      pool_type="max")
+    return mnp.where(nan > 0, mnp.full(y.shape, np.nan, dtype=y.dtype, ctx=y.ctx), y)
+
+
+def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    return npx.pooling(x, kernel=kernel, stride=stride, pad=padding, pool_type="avg",
+                       count_include_pad=True)
+
+
+def dropout(x: Any, p: float) -> Any:
+    from polymod.random import dropout_mask
+
+    return x * mnp.array(dropout_mask(tuple(x.shape), p, dtype_of(x)), ctx=x.ctx)
+
+
+def silu(x: Any) -> Any:
+    return x * npx.sigmoid(x)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return npx.leaky_relu(x, act_type="leaky", slope=negative_slope)
+
+
+def bce_with_logits(x: Any, y: Any) -> Any:
+    return mnp.maximum(x, 0) - x * y + mnp.log1p(mnp.exp(-mnp.abs(x)))
+
+
+def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
+    return -npx.pick(log_softmax(logits, 1), target, axis=1)
+
+
+def where(condition: Any, x: Any, y: Any) -> Any:
+    # MXNet 1.9's backward of where() with a Python-scalar branch inverts the condition
+    # (wrong gradients): make scalars 1-element arrays, which broadcast correctly.
+    if not isinstance(x, mnp.ndarray):
+        x = mnp.full((1,), x, dtype=getattr(y, "dtype", None), ctx=_ctx_of(condition, y))
+    if not isinstance(y, mnp.ndarray):
+        y = mnp.full((1,), y, dtype=x.dtype, ctx=_ctx_of(condition, x))
+    return mnp.where(condition, x, y)
+
+
+def _ctx_of(*arrays: Any) -> Any:
+    for a in arrays:
+        if isinstance(a, mnp.ndarray):
+            return a.ctx
+    return mx.cpu()

@@ -71,8 +71,11 @@ def create_parameter(array: np.ndarray, name: str, trainable: bool, device: Any)
     return variable, variable
 
 
-def create_constant(array: np.ndarray, device: Any) -> tf.Tensor:
-    return from_numpy(array, device)
+def create_constant(array: np.ndarray, device: Any) -> Any:
+    # a non-trainable variable, not a tensor: buffers change, and load_state_dict
+    # writes constants in place (tapes do not watch non-trainable variables)
+    with _scope(device):
+        return keras.Variable(array, trainable=False, dtype=str(array.dtype))
 
 
 def assign(target: Any, value: Any) -> None:
@@ -92,9 +95,13 @@ def no_grad() -> contextlib.AbstractContextManager:
 def value_and_grad(fn: Any, tensors: list) -> tuple:
     with tf.GradientTape() as tape:
         value = fn()
-    grads = tape.gradient(value, tensors,
+    # differentiate with respect to the tf.Variable inside each keras.Variable: TF fails
+    # ("'str' object has no attribute '_type_enum'") on a value unconnected to a keras.Variable
+    grads = tape.gradient(value, [getattr(t, "value", t) for t in tensors],
                           unconnected_gradients=tf.UnconnectedGradients.ZERO) if tensors else []
-    return value, list(grads)
+    # a gather (embedding lookup) gives IndexedSlices: dense, like the other backends
+    return value, [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                   for g in grads]
 
 
 # -- ops ------------------------------------------------------------------------------------
@@ -109,7 +116,6 @@ def linear(x: Any, weight: Any, bias: Any) -> Any:
 relu = tf.nn.relu
 sigmoid = tf.math.sigmoid
 tanh = tf.math.tanh
-matmul = tf.linalg.matmul
 add = tf.math.add
 subtract = tf.math.subtract
 multiply = tf.math.multiply
@@ -125,16 +131,30 @@ zeros_like = tf.zeros_like
 ones_like = tf.ones_like
 
 
+def matmul(a: Any, b: Any) -> Any:
+    if len(a.shape) >= 2 and len(b.shape) >= 2:
+        return tf.linalg.matmul(a, b)
+    # 1-D operands (a vector product), as NumPy, torch and MXNet take them
+    return tf.convert_to_tensor(tf.experimental.numpy.matmul(a, b))
+
+
 def gelu(x: Any) -> Any:
     return tf.nn.gelu(x, approximate=False)
 
 
+def _nan_rows(x: Any, out: Any, axis: int) -> Any:
+    # TensorFlow's softmax keeps a row's other entries when one is NaN; PyTorch and
+    # NumPy make the whole row NaN: do the same.
+    has_nan = tf.reduce_any(tf.math.is_nan(x), axis=axis, keepdims=True)
+    return tf.where(has_nan, tf.constant(np.nan, x.dtype), out)
+
+
 def softmax(x: Any, axis: int = -1) -> Any:
-    return tf.nn.softmax(x, axis=axis)
+    return _nan_rows(x, tf.nn.softmax(x, axis=axis), axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    return tf.nn.log_softmax(x, axis=axis)
+    return _nan_rows(x, tf.nn.log_softmax(x, axis=axis), axis)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -199,15 +219,26 @@ class PolymodModel(keras.Model):
     def __init__(self, module: Any):
         super().__init__(name=f"polymod_{type(module).__name__}")
         object.__setattr__(self, "polymod_module", module)
-        handles = [h for _, h in module._named_handles(("parameter",))]
-        self.polymod_variables = [h.native for h in handles]
+        handles = module._named_handles(("parameter", "buffer", "constant"))
+        self.polymod_variables = [h.native for _, h in handles
+                                  if isinstance(h.native, keras.Variable)]
         self.built = True
 
     def call(self, inputs: Any, training: Any = None) -> Any:
         module = self.polymod_module
         if training is not None and bool(training) is not module.training:
             module.train(bool(training))
-        return module(inputs)
+        try:
+            return module(inputs)
+        except tf.errors.OperatorNotAllowedInGraphError as err:
+            from polymod.errors import StateError
+
+            raise StateError(
+                f"{type(module).__name__} uses Python control flow on a tensor value (e.g. "
+                f"`while ops.sum(X) > 1`), which Keras cannot trace into a graph inside "
+                f"fit/evaluate/predict or tf.function. Compile with "
+                f"model.compile(..., run_eagerly=True), or write the loop with tf.while_loop."
+            ) from err
 
 
 def native_twin(module: Any) -> PolymodModel:
@@ -223,3 +254,181 @@ def export_weights(source: Any) -> list[np.ndarray]:
 def cross_entropy(logits: Any, target: Any) -> Any:
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.cast(target, tf.int64), logits=logits))
+
+
+# -- sequences (embedding, attention, recurrent layers) ------------------------------------
+def take(x: Any, indices: Any, axis: int = 0) -> Any:
+    return tf.gather(x, indices, axis=axis)
+
+
+def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
+    out = tf.gather(weight, indices)
+    if padding_idx is None:
+        return out
+    # PyTorch's padding_idx: that row gets no gradient
+    pad = tf.expand_dims(tf.equal(indices, tf.cast(padding_idx, indices.dtype)), -1)
+    return tf.where(pad, tf.stop_gradient(out), out)
+
+
+def split(x: Any, sections: int, axis: int = 0) -> list:
+    size = x.shape[axis]
+    if size is not None and size % sections:
+        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
+                         f"equal sections.")
+    return tf.split(x, sections, axis=axis)
+
+
+def masked_fill(x: Any, mask: Any, value: float) -> Any:
+    return tf.where(mask, tf.constant(value, x.dtype), x)
+
+
+def expand_dims(x: Any, axis: int) -> Any:
+    return tf.expand_dims(x, axis)
+
+
+def squeeze(x: Any, axis: int) -> Any:
+    return tf.squeeze(x, axis)
+
+
+stop_gradient = tf.stop_gradient
+
+
+# -- layers: buffers, convolution, pooling, dropout, activations, losses --------------------
+def create_buffer(array: np.ndarray, device: Any) -> Any:
+    with _scope(device):  # a variable, so that running statistics change in place
+        return keras.Variable(array, trainable=False, dtype=str(array.dtype))
+
+
+def _dilate_kernel(w: Any, dilation: tuple) -> Any:
+    """An HWIO kernel with zeros between its taps: a dilated conv as an undilated one."""
+    for axis, d in enumerate(dilation):
+        if d == 1:
+            continue
+        k = w.shape[axis]
+        spread = tf.stack([w] + [tf.zeros_like(w)] * (d - 1), axis=axis + 1)
+        new_shape = [int(n) for n in w.shape]
+        new_shape[axis] = k * d
+        w = tf.reshape(spread, new_shape)
+        w = w[:(k - 1) * d + 1] if axis == 0 else w[:, :(k - 1) * d + 1]
+    return w
+
+
+def _conv2d_cpu_safe(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple,
+                     groups: int) -> Any:
+    """NCHW conv built from ops whose gradients TensorFlow has on CPU (NHWC, ungrouped,
+    undilated); used for the backward pass only."""
+    x = tf.transpose(x, (0, 2, 3, 1))
+    w = _dilate_kernel(w, dilation)
+    pads = [[0, 0], list(padding[0]), list(padding[1]), [0, 0]]
+    strides = [1, stride[0], stride[1], 1]
+    if groups == 1:
+        y = tf.nn.conv2d(x, w, strides, pads)
+    else:
+        y = tf.concat([tf.nn.conv2d(a, b, strides, pads) for a, b in
+                       zip(tf.split(x, groups, axis=3), tf.split(w, groups, axis=3), strict=True)], axis=3)
+    return tf.transpose(y, (0, 3, 1, 2))
+
+
+def _conv2d(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Any:
+    """Forward in NCHW (native on CPU, grouped and dilated too); TensorFlow's CPU kernels
+    compute conv gradients only in NHWC without groups or dilation, so the backward
+    pass goes through those."""
+    pads = [[0, 0], [0, 0], list(padding[0]), list(padding[1])]
+    nhwc_pads = [0, 0, *padding[0], *padding[1], 0, 0]
+    strides = [1, 1, stride[0], stride[1]]
+    plain = groups == 1 and dilation == (1, 1)
+
+    @tf.custom_gradient
+    def run(x: Any, w: Any) -> Any:
+        y = tf.nn.conv2d(x, w, strides, pads, data_format="NCHW", dilations=[1, 1, *dilation])
+
+        def grad(dy: Any) -> Any:
+            if plain:
+                x_t = tf.transpose(x, (0, 2, 3, 1))
+                dy_t = tf.transpose(dy, (0, 2, 3, 1))
+                nhwc = [1, stride[0], stride[1], 1]
+                dx = tf.raw_ops.Conv2DBackpropInput(
+                    input_sizes=tf.shape(x_t), filter=w, out_backprop=dy_t, strides=nhwc,
+                    padding="EXPLICIT", explicit_paddings=nhwc_pads)
+                dw = tf.raw_ops.Conv2DBackpropFilter(
+                    input=x_t, filter_sizes=tf.shape(w), out_backprop=dy_t, strides=nhwc,
+                    padding="EXPLICIT", explicit_paddings=nhwc_pads)
+                return tf.transpose(dx, (0, 3, 1, 2)), dw
+            with tf.GradientTape() as tape:
+                tape.watch([x, w])
+                y2 = _conv2d_cpu_safe(x, w, stride, padding, dilation, groups)
+            return tape.gradient(y2, [x, w], output_gradients=dy)
+
+        return y, grad
+
+    return run(x, w)
+
+
+def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation: tuple,
+         groups: int) -> Any:
+    """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""
+    one_d = len(stride) == 1
+    x = tf.convert_to_tensor(x)  # a variable read inside custom_gradient would need care
+    if one_d:  # NCW as NCHW with H = 1
+        x = tf.expand_dims(x, 2)
+        weight = tf.expand_dims(weight, 2)
+        stride, padding, dilation = (1, *stride), ((0, 0), *padding), (1, *dilation)
+    w = tf.transpose(weight, (2, 3, 1, 0))  # (out, in, kh, kw) -> HWIO
+    y = _conv2d(x, w, tuple(stride), tuple(tuple(p) for p in padding), tuple(dilation), groups)
+    if bias is not None:
+        y = tf.nn.bias_add(y, bias, data_format="NCHW")
+    return tf.squeeze(y, 2) if one_d else y
+
+
+def _pad_nchw(x: Any, padding: tuple, value: float) -> Any:
+    if not any(padding):
+        return x
+    return tf.pad(x, [[0, 0], [0, 0], [padding[0]] * 2, [padding[1]] * 2],
+                  constant_values=value)
+
+
+def _nan_windows(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    """Which pooling windows hold a NaN (TensorFlow's max pool skips NaN; PyTorch's keeps it)."""
+    nan = tf.cast(tf.math.is_nan(x), x.dtype)
+    return tf.nn.avg_pool2d(_pad_nchw(nan, padding, 0.0), kernel, stride, "VALID",
+                            data_format="NCHW") > 0
+
+
+def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    # NHWC: TensorFlow's CPU max-pool gradient exists only in that layout
+    xt = tf.transpose(_pad_nchw(x, padding, -np.inf), (0, 2, 3, 1))
+    y = tf.transpose(tf.nn.max_pool2d(xt, kernel, stride, "VALID"), (0, 3, 1, 2))
+    return tf.where(_nan_windows(x, kernel, stride, padding), tf.constant(np.nan, x.dtype), y)
+
+
+def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    return tf.nn.avg_pool2d(_pad_nchw(x, padding, 0.0), kernel, stride, "VALID",
+                            data_format="NCHW")
+
+
+def dropout(x: Any, p: float) -> Any:
+    if not tf.executing_eagerly():  # tf.function / fit: a fresh mask each step, from TF's RNG
+        keep = tf.random.uniform(tf.shape(x), dtype=x.dtype) >= p
+        return x * (tf.cast(keep, x.dtype) * (1.0 / (1.0 - p)))
+    from polymod.random import dropout_mask
+
+    return x * tf.constant(dropout_mask(tuple(x.shape), p, dtype_of(x)))
+
+
+silu = tf.nn.silu
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return tf.nn.leaky_relu(x, alpha=negative_slope)
+
+
+def bce_with_logits(x: Any, y: Any) -> Any:
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, x.dtype), logits=x)
+
+
+def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
+    if logits.shape.rank != 2:  # (N, C, d...) -> class axis last
+        perm = [0, *range(2, logits.shape.rank), 1]
+        logits = tf.transpose(logits, perm)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(target, tf.int64),
+                                                          logits=logits)

@@ -70,8 +70,11 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
 
 # -- ops ------------------------------------------------------------------------------------
 def linear(x: Any, weight: Any, bias: Any) -> Any:
-    out = x @ weight.T
-    return out if bias is None else out + bias
+    if type(x) is not np.ndarray:  # NumPy would take a list; the frameworks do not
+        raise TypeError(f"linear expects an array; received {type(x).__qualname__}")
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 = NaN, overflow = inf,
+        out = x @ weight.T  # silently, as the frameworks do
+        return out if bias is None else out + bias
 
 
 def relu(x: Any) -> Any:
@@ -92,7 +95,8 @@ _erf = np.frompyfunc(math.erf, 1, 1)
 
 def gelu(x: Any) -> Any:
     erf = _erf(np.asarray(x, np.float64) / math.sqrt(2.0)).astype(np.float64)
-    return (0.5 * x * (1.0 + erf)).astype(x.dtype, copy=False)
+    with np.errstate(invalid="ignore"):  # -inf * 0 = NaN, as in torch
+        return (0.5 * x * (1.0 + erf)).astype(x.dtype, copy=False)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
@@ -179,3 +183,108 @@ def export_weights(source: Any) -> Any:
 def cross_entropy(logits: Any, target: Any) -> Any:
     picked = np.take_along_axis(log_softmax(logits, -1), target.reshape(-1, 1), axis=-1)
     return -np.mean(picked, dtype=logits.dtype)
+
+
+# -- sequences (embedding, attention, recurrent layers) ------------------------------------
+def take(x: Any, indices: Any, axis: int = 0) -> Any:
+    return np.take(x, indices, axis=axis)
+
+
+def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
+    return weight[indices]  # forward only: padding_idx only matters for gradients
+
+
+def split(x: Any, sections: int, axis: int = 0) -> list:
+    size = x.shape[axis]
+    if size % sections:
+        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
+                         f"equal sections.")
+    return np.split(x, sections, axis=axis)
+
+
+def masked_fill(x: Any, mask: Any, value: float) -> Any:
+    return np.where(mask, x.dtype.type(value), x)
+
+
+def expand_dims(x: Any, axis: int) -> Any:
+    return np.expand_dims(x, axis)
+
+
+def squeeze(x: Any, axis: int) -> Any:
+    return np.squeeze(x, axis)
+
+
+def stop_gradient(x: Any) -> Any:
+    return x
+
+
+# -- layers: buffers, convolution, pooling, dropout, activations, losses --------------------
+def create_buffer(array: np.ndarray, device: Any) -> np.ndarray:
+    return np.array(array, copy=True)
+
+
+def _windows(xp: Any, kernel: tuple, stride: tuple, dilation: tuple) -> Any:
+    """(N, C, *out, *kernel) view of the padded input ``xp``, strided and dilated."""
+    nd = len(kernel)
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    view = np.lib.stride_tricks.sliding_window_view(xp, extent, axis=tuple(range(2, 2 + nd)))
+    index = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride) \
+        + tuple(slice(None, None, d) for d in dilation)
+    return view[index]
+
+
+def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation: tuple,
+         groups: int) -> Any:
+    """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""
+    nd = len(stride)
+    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0)) + tuple(padding))
+    cols = _windows(xp, weight.shape[2:], stride, dilation)
+    n, c = cols.shape[:2]
+    out_sizes = cols.shape[2:2 + nd]
+    cols = cols.reshape((n, groups, c // groups) + cols.shape[2:])
+    w = np.asarray(weight, np.float64).reshape((groups, weight.shape[0] // groups)
+                                               + weight.shape[1:])
+    sp, ker = "hwd"[:nd], "ijk"[:nd]
+    out = np.einsum(f"ngc{sp}{ker},goc{ker}->ngo{sp}", cols, w, optimize=True)
+    out = out.reshape((n, weight.shape[0]) + out_sizes)
+    if bias is not None:
+        out = out + np.asarray(bias, np.float64).reshape((1, -1) + (1,) * nd)
+    return out.astype(x.dtype, copy=False)
+
+
+def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    pads = ((0, 0), (0, 0)) + tuple((p, p) for p in padding)
+    xp = np.pad(x, pads, constant_values=-np.inf)
+    return _windows(xp, kernel, stride, (1, 1)).max(axis=(-2, -1))
+
+
+def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    pads = ((0, 0), (0, 0)) + tuple((p, p) for p in padding)
+    xp = np.pad(np.asarray(x, np.float64), pads)
+    out = _windows(xp, kernel, stride, (1, 1)).mean(axis=(-2, -1))
+    return out.astype(x.dtype, copy=False)
+
+
+def dropout(x: Any, p: float) -> Any:
+    from polymod.random import dropout_mask
+
+    return x * dropout_mask(x.shape, p, x.dtype)
+
+
+def silu(x: Any) -> Any:
+    with np.errstate(invalid="ignore"):  # silu(-inf) = -inf * 0 = NaN, as in torch
+        return x * sigmoid(x)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return np.where(x < 0, x * x.dtype.type(negative_slope), x)
+
+
+def bce_with_logits(x: Any, y: Any) -> Any:
+    """Elementwise binary cross-entropy of logits ``x`` against targets ``y`` (stable form)."""
+    return (np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))).astype(x.dtype, copy=False)
+
+
+def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
+    picked = np.take_along_axis(log_softmax(logits, 1), np.expand_dims(target, 1), axis=1)
+    return -np.squeeze(picked, 1)

@@ -18,7 +18,8 @@ def version() -> str:
 
 # -- tensors -------------------------------------------------------------------------------
 def from_numpy(array: np.ndarray, device: Any = None) -> torch.Tensor:
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    # not np.ascontiguousarray: it turns a 0-d array into a 1-d one
+    tensor = torch.from_numpy(array if array.flags.c_contiguous else array.copy())
     return tensor if device is None else tensor.to(device)
 
 
@@ -66,7 +67,9 @@ no_grad = torch.no_grad
 def value_and_grad(fn: Any, tensors: list) -> tuple:
     with torch.enable_grad():
         value = fn()
-        grads = torch.autograd.grad(value, tensors, allow_unused=True) if tensors else ()
+        # a value that depends on no parameter has no grad_fn: its gradients are zeros
+        grads = torch.autograd.grad(value, tensors, allow_unused=True) if (
+            tensors and value.requires_grad) else [None] * len(tensors)
     grads = [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, grads)]
     return value.detach(), grads
 
@@ -76,14 +79,38 @@ linear = F.linear
 relu = torch.relu
 sigmoid = torch.sigmoid
 tanh = torch.tanh
-gelu = F.gelu
+
+
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    # PyTorch's kernel computes x * (1 + erf) / 2: +inf gives NaN and x > 1.7e38 overflows
+    # to inf. For x > 10, GELU(x) is x exactly in float32 (as the other backends give).
+    return torch.where(x > 10, x, F.gelu(x))
+
+
 matmul = torch.matmul
 add = torch.add
 subtract = torch.subtract
 multiply = torch.multiply
 divide = torch.divide
-maximum = torch.maximum
-minimum = torch.minimum
+
+
+def _tensor_pair(a: Any, b: Any) -> tuple:
+    # torch.maximum/minimum take no Python numbers (the other frameworks do)
+    if not isinstance(a, torch.Tensor):
+        a = torch.as_tensor(a, dtype=b.dtype, device=b.device)
+    elif not isinstance(b, torch.Tensor):
+        b = torch.as_tensor(b, dtype=a.dtype, device=a.device)
+    return a, b
+
+
+def maximum(a: Any, b: Any) -> torch.Tensor:
+    return torch.maximum(*_tensor_pair(a, b))
+
+
+def minimum(a: Any, b: Any) -> torch.Tensor:
+    return torch.minimum(*_tensor_pair(a, b))
+
+
 abs = torch.abs
 exp = torch.exp
 log = torch.log
@@ -156,7 +183,9 @@ class PolymodTorchModule(torch.nn.Module):
 
     Its ``parameters()``, ``state_dict()`` (neutral names), hooks, ``torch.optim`` and
     ``torch.compile`` work; ``forward`` runs the polymod model. Its ``train()``/``eval()``
-    flag governs the polymod model while it runs.
+    flag governs the polymod model while it runs. A forward hook registered on a
+    submodule's twin makes that polymod submodule run through the twin, so the hook
+    fires (modules without hooks keep polymod's direct path).
     """
 
     def __init__(self, module: Any, memo: dict | None = None):
@@ -164,6 +193,7 @@ class PolymodTorchModule(torch.nn.Module):
         memo = {} if memo is None else memo
         memo[id(module)] = self
         object.__setattr__(self, "polymod_module", module)
+        object.__setattr__(self, "_pm_routed", False)
         for name, handle in module._params.items():
             if handle.kind == "parameter":
                 self.register_parameter(name, handle.native)
@@ -181,13 +211,36 @@ class PolymodTorchModule(torch.nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         module = self.polymod_module
+        if self._pm_routed:  # called by the polymod parent through the router below
+            return type(module).forward(module, *args, **kwargs)
         if module.training is not self.training:
             module.train(self.training)
         return module(*args, **kwargs)
 
+    def _route_through_twin(self) -> None:
+        if self._pm_routed or getattr(self, "_pm_root", False):
+            return
+        twin = self
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            return twin(*args, **kwargs)  # torch's __call__: hooks, then twin.forward
+
+        self.polymod_module.__dict__["forward"] = forward
+        object.__setattr__(self, "_pm_routed", True)
+
+    def register_forward_hook(self, *args: Any, **kwargs: Any) -> Any:
+        self._route_through_twin()
+        return super().register_forward_hook(*args, **kwargs)
+
+    def register_forward_pre_hook(self, *args: Any, **kwargs: Any) -> Any:
+        self._route_through_twin()
+        return super().register_forward_pre_hook(*args, **kwargs)
+
 
 def native_twin(module: Any) -> PolymodTorchModule:
-    return PolymodTorchModule(module)
+    twin = PolymodTorchModule(module)
+    object.__setattr__(twin, "_pm_root", True)
+    return twin
 
 
 def export_weights(source: Any) -> dict[str, np.ndarray]:
@@ -197,3 +250,94 @@ def export_weights(source: Any) -> dict[str, np.ndarray]:
 
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, target)
+
+
+# -- sequences (embedding, attention, recurrent layers) ------------------------------------
+def take(x: torch.Tensor, indices: torch.Tensor, axis: int = 0) -> torch.Tensor:
+    axis = axis % x.ndim
+    return x[(slice(None),) * axis + (indices,)]
+
+
+def embedding(indices: torch.Tensor, weight: torch.Tensor, padding_idx: Any = None
+              ) -> torch.Tensor:
+    return F.embedding(indices, weight, padding_idx)
+
+
+def split(x: torch.Tensor, sections: int, axis: int = 0) -> list:
+    size = x.shape[axis]
+    if size % sections:
+        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
+                         f"equal sections.")
+    return list(torch.split(x, size // sections, dim=axis))
+
+
+def masked_fill(x: torch.Tensor, mask: torch.Tensor, value: float) -> torch.Tensor:
+    return x.masked_fill(mask, value)
+
+
+def expand_dims(x: torch.Tensor, axis: int) -> torch.Tensor:
+    return torch.unsqueeze(x, axis)
+
+
+def squeeze(x: torch.Tensor, axis: int) -> torch.Tensor:
+    return torch.squeeze(x, axis)
+
+
+def stop_gradient(x: torch.Tensor) -> torch.Tensor:
+    return x.detach()
+
+
+# -- layers: buffers, convolution, pooling, dropout, activations, losses --------------------
+def create_buffer(array: np.ndarray, device: Any) -> torch.Tensor:
+    return from_numpy(array.copy(), device)
+
+
+_CONV = {1: F.conv1d, 2: F.conv2d}
+
+
+def conv(x: torch.Tensor, weight: torch.Tensor, bias: Any, stride: tuple, padding: tuple,
+         dilation: tuple, groups: int) -> torch.Tensor:
+    """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""
+    if all(lo == hi for lo, hi in padding):
+        pad = tuple(lo for lo, _ in padding)
+    else:  # asymmetric ('same' with an even kernel): pad first, as PyTorch does
+        x = F.pad(x, [p for pair in reversed(padding) for p in pair])
+        pad = 0
+    return _CONV[len(stride)](x, weight, bias, stride, pad, dilation, groups)
+
+
+def max_pool2d(x: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
+    return F.max_pool2d(x, kernel, stride, padding)
+
+
+def avg_pool2d(x: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
+    return F.avg_pool2d(x, kernel, stride, padding)
+
+
+def _traced() -> bool:
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
+def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    if _traced():  # a mask from polymod's generator would be frozen into the graph
+        keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p
+        return x * (keep.to(x.dtype) * (1.0 / (1.0 - p)))
+    from polymod.random import dropout_mask
+
+    mask = torch.from_numpy(dropout_mask(tuple(x.shape), p, dtype_of(x)))
+    return x * (mask if x.device.type == "cpu" else mask.to(x.device))
+
+
+silu = F.silu
+
+
+def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
+    return F.leaky_relu(x, negative_slope)
+
+
+def bce_with_logits(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(x, y, reduction="none")
+
+
+def cross_entropy_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, target, reduction="none")

@@ -10,7 +10,7 @@ Example:
     (2, 10)
 """
 
-from . import init, nn, ops, optim
+from . import init, nn, ops, optim, testing
 from .autograd import no_grad, value_and_grad
 from .backend import available_backends, backend_of, get_backend, set_backend, use_backend
 from .errors import (
@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Module", "Parameter", "Constant", "Buffer", "constant",
-    "nn", "ops", "init", "optim",
+    "nn", "ops", "init", "optim", "testing",
     "available_backends", "set_backend", "get_backend", "use_backend", "backend_of",
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
     "value_and_grad", "no_grad", "native", "save", "load", "load_native",

@@ -63,7 +63,7 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
 
         value, grads = net._adapter.value_and_grad(loss, tensors)
         result = (value, aux[0]) if has_aux else value
-        return result, dict(zip(names, grads))
+        return result, dict(zip(names, grads, strict=True))
 
     return wrapped
 

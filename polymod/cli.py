@@ -107,7 +107,7 @@ def _table(records: Sequence[Any]) -> str:
                      _fmt(r.max_abs_diff), _fmt(r.max_rel_diff), _fmt(r.grad_max_abs_diff),
                      _fmt(r.us_per_call, ".1f"), result))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     errors = [f"  {r.model} on {r.backend}: {r.error}" for r in records if r.error]
     return "\n".join(lines + (["", "errors:", *errors] if errors else []))

@@ -173,7 +173,7 @@ def compare(factory: Callable[[], Module], inputs: Sequence[Any], backends: Sequ
 
 
 def _first_divergence(record: Record, reference: Record, rtol: float, atol: float) -> str:
-    for (path, output), (_, expected) in zip(record._outputs, reference._outputs):
+    for (path, output), (_, expected) in zip(record._outputs, reference._outputs, strict=False):
         if not _close(output, expected, rtol, atol):
             return path
     return ""

@@ -77,6 +77,13 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
             f"{name} is bound to backend {bound.NAME!r}; received a {owner.NAME!r} tensor "
             f"({type(x).__qualname__}). Convert it with pm.asarray(x, backend={bound.NAME!r}), "
             f"or get a copy of the model with net.to({owner.NAME!r}).")
+    device = owner.device_of(x) if owner is bound else None
+    if device != module._device:
+        here = "cpu" if module._device is None else module._device
+        return BackendTypeError(
+            f"{name}'s parameters are on device {str(here)!r}; received a {owner.NAME} tensor "
+            f"on device {str(device or 'cpu')!r}. Move the input to {str(here)!r} (torch: "
+            f"x.to({str(here)!r})); a model stays on the device of its first input.")
     dtype = owner.dtype_of(x)
     if dtype != module._dtype and not module.accepts_integer_input:
         return BackendTypeError(

@@ -193,10 +193,14 @@ def default_bias(fan_in: int) -> Initializer:
 # In-place initialisers (PyTorch habit) -------------------------------------------------
 
 def _fill(target: Any, init: Initializer) -> Any:
-    from .parameter import Parameter
+    from .parameter import Parameter, handle_of
 
     if isinstance(target, Parameter):
         target.assign(init(target.shape))
+        return target
+    handle = handle_of(target)
+    if handle is not None:  # a parameter attribute: through its handle (no longer default)
+        handle.assign(init(handle.shape))
         return target
     adapter = _backend.adapter_of(target)
     adapter.assign(target, init(tuple(adapter.shape(target))))

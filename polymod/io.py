@@ -2,14 +2,29 @@
 
 Writes are atomic and streamed: one temporary file beside the target, written
 tensor by tensor, fsync'ed, then renamed over the target (``os.replace``), so a
-crash or kill leaves the previous file intact. Files are read with the
-safetensors library's validated loader; nothing is ever unpickled.
+crash or kill leaves the previous file intact. A save killed with SIGKILL
+cannot remove its temporary file (``.polymod-<pid>@<host>-*.tmp``); it is never
+read as weights, and the next ``save`` into the same folder on the same host
+removes the ones whose process is gone.
+
+Files are read with the safetensors library's validated loader; nothing is ever
+unpickled. Before that, polymod reads the header itself with sanity limits
+(header length within the file and at most 100 MB, no duplicate keys, known
+dtypes, every tensor's bytes inside the file and matching its shape), and
+``load`` checks names, shapes and dtypes against the model from the header
+alone, so a hostile or mismatched file is refused without reading (or
+allocating) its tensors, and the model is left unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import re
+import socket
+import stat
 import struct
 import tempfile
 from collections.abc import Mapping
@@ -24,6 +39,12 @@ from .module import LoadResult, Module
 FORMAT_VERSION = "1"
 _DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64",
            "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+_NUMPY_DTYPES = {code: np.dtype(name) for name, code in _DTYPES.items()}
+# every dtype safetensors knows, with its item size (those NumPy cannot hold included)
+_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8,
+             "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
+_MAX_HEADER = 100_000_000  # bytes; safetensors' own limit
+_ORPHAN = re.compile(r"^\.polymod-(\d+)@(.+)-[A-Za-z0-9_]+\.tmp$")
 
 
 def _handles(net: Module) -> list:
@@ -57,7 +78,9 @@ def save(net: Module, path: str | os.PathLike) -> None:
     encoded += b" " * (-len(encoded) % 8)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".polymod-", suffix=".tmp", dir=folder)
+    _remove_orphans(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".polymod-{os.getpid()}@{_host()}-", suffix=".tmp",
+                               dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(encoded)))
@@ -73,21 +96,153 @@ def save(net: Module, path: str | os.PathLike) -> None:
         raise
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _remove_orphans(folder: str) -> None:
+    """Removes temp files of saves killed on this host whose process is gone."""
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    host = _host()
+    for name in names:
+        match = _ORPHAN.match(name)
+        if match is None or match[2] != host:
+            continue
+        pid = int(match[1])
+        if pid == os.getpid():
+            continue  # a save running in another thread of this process
+        try:
+            os.kill(pid, 0)
+            continue  # alive (or pid reused): leave it
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+
+
+def _file_error(path: str, why: str) -> WeightsFileError:
+    return WeightsFileError(f"Cannot read weights file {path!r}: {why}. Expected a "
+                            f"safetensors file written by pm.save or safetensors.")
+
+
+def read_header(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...], list[int]]]:
+    """The validated header of a safetensors file, without reading any tensor data.
+
+    Returns:
+        ``{name: (dtype code, shape, [begin, end])}`` in file order (``__metadata__`` left
+        out).
+
+    Raises:
+        WeightsFileError: naming the file: not a regular file, too short, a header length
+            beyond the file or over 100 MB, invalid JSON, duplicate keys, an unknown
+            dtype, a bad shape, or tensor bytes outside the file or not matching the shape.
+    """
+    path = os.fspath(path)
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise _file_error(path, "it is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise _file_error(path, "it is not a regular file")
+        size = info.st_size
+        if size < 8:
+            raise _file_error(path, f"the file has {size} bytes, fewer than the 8-byte "
+                                    f"header length")
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            if length > size - 8 or length > _MAX_HEADER:
+                raise _file_error(path, f"the header claims {length} bytes, but the file "
+                                        f"has {size - 8} after the length field (limit "
+                                        f"{_MAX_HEADER})")
+            raw = f.read(length)
+    except FileNotFoundError:
+        raise _file_error(path, "no such file") from None
+    except OSError as err:
+        raise _file_error(path, err.strerror or str(err)) from None
+    repeated: list[str] = []
+
+    def no_duplicates(pairs: list) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                repeated.append(key)
+            out[key] = value
+        return out
+
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise _file_error(path, f"the header is not valid UTF-8 JSON ({err})") from None
+    if repeated:
+        raise _file_error(path, f"the header repeats the keys {sorted(set(repeated))}")
+    if not isinstance(header, dict):
+        raise _file_error(path, f"the header is a JSON {type(header).__name__}, not an object")
+    data_size = size - 8 - length
+    entries: dict[str, tuple[str, tuple[int, ...], list[int]]] = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            if not isinstance(entry, dict) or not all(
+                    isinstance(v, str) for v in entry.values()):
+                raise _file_error(path, "__metadata__ must map strings to strings")
+            continue
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise _file_error(path, f"tensor {name!r} must have exactly dtype, shape and "
+                                    f"data_offsets")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in _ITEMSIZE:
+            raise _file_error(path, f"tensor {name!r} has unknown dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise _file_error(path, f"tensor {name!r} has shape {shape!r}; expected a list "
+                                    f"of non-negative integers")
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(type(o) is int for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= data_size):
+            raise _file_error(path, f"tensor {name!r} has data_offsets {offsets!r}, outside "
+                                    f"the file's {data_size} data bytes")
+        nbytes = math.prod(shape) * _ITEMSIZE[dtype]
+        if offsets[1] - offsets[0] != nbytes:
+            raise _file_error(path, f"tensor {name!r} of shape {shape} and dtype {dtype} needs "
+                                    f"{nbytes} bytes; its data_offsets {offsets} hold "
+                                    f"{offsets[1] - offsets[0]}")
+        entries[name] = (dtype, tuple(shape), offsets)
+    return entries
+
+
+def _read_tensors(path: str, names: list[str]) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="np") as f:
+            return {key: f.get_tensor(key) for key in names}
+    except (SafetensorError, OSError, ValueError, TypeError) as err:
+        raise _file_error(path, str(err)) from None
+
+
 def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads a safetensors file into NumPy arrays, validating it first.
+    """Reads a safetensors file into NumPy arrays, validating it first (see ``read_header``).
 
     Raises:
         WeightsFileError: the file is missing, truncated, or not a valid safetensors file.
     """
-    from safetensors import SafetensorError, safe_open
-
     path = os.fspath(path)
-    try:
-        with safe_open(path, framework="np") as f:
-            return {key: f.get_tensor(key) for key in f.keys()}
-    except (SafetensorError, OSError, ValueError, TypeError) as err:
-        raise WeightsFileError(f"Cannot read weights file {path!r}: {err}. Expected a "
-                               f"safetensors file written by pm.save or safetensors.") from None
+    header = read_header(path)
+    odd = [f"{k!r} ({d})" for k, (d, _, _) in header.items() if d not in _NUMPY_DTYPES]
+    if odd:
+        raise _file_error(path, f"tensors {', '.join(odd)} have dtypes NumPy cannot hold")
+    return _read_tensors(path, list(header))
+
+
+def _compatible(file_dtype: np.dtype, model_dtype: np.dtype) -> bool:
+    """Whether a file's dtype may be cast into the model's (same kind; ints and bools mix)."""
+    return file_dtype.kind == model_dtype.kind or (
+        file_dtype.kind in "iub" and model_dtype.kind in "iub")
 
 
 def load(net: Module, path: str | os.PathLike, strict: bool = True) -> LoadResult:
@@ -95,9 +250,31 @@ def load(net: Module, path: str | os.PathLike, strict: bool = True) -> LoadResul
 
     Every problem (missing or unexpected names, shapes, dtypes, a corrupt file) is
     checked first and reported in one ``WeightsFileError`` naming the file; the
-    model is unchanged then. Lazy shapes not known yet are taken from the file.
+    model is unchanged then. Names, shapes and dtypes are checked from the header,
+    before any tensor is read, so a mismatched file costs no memory. Lazy shapes
+    not known yet are taken from the file.
     """
-    return check_and_assign(net, read(path), strict, source=os.fspath(path))
+    path = os.fspath(path)
+    header = read_header(path)
+    expected = dict(_handles(net))
+    state: dict[str, Any] = {}
+    wanted = []
+    for name, (code, shape, _) in header.items():
+        handle = expected.get(name)
+        dtype = _NUMPY_DTYPES.get(code)
+        if handle is not None and dtype is None:
+            raise _file_error(path, f"tensor {name!r} has dtype {code}, which NumPy cannot "
+                                    f"hold; the model has {handle.dtype}")
+        if handle is not None and _compatible(dtype, handle.dtype) and (
+                not handle.materialized or handle.shape == shape):
+            wanted.append(name)
+            state[name] = None
+        else:  # unexpected or mismatched: checked from the header, never read
+            placeholder = np.zeros(1, dtype if dtype is not None else np.uint8)
+            state[name] = np.lib.stride_tricks.as_strided(
+                placeholder, shape=shape, strides=(0,) * len(shape), writeable=False)
+    state.update(_read_tensors(path, wanted))
+    return check_and_assign(net, state, strict, source=path)
 
 
 def check_and_assign(net: Module, state: Mapping[str, Any], strict: bool,
@@ -125,8 +302,7 @@ def check_and_assign(net: Module, state: Mapping[str, Any], strict: bool,
         if handle.materialized and tuple(array.shape) != handle.shape:
             problems.append(f"{name!r}: shape {tuple(array.shape)} in {source}, model has "
                             f"{handle.shape}")
-        elif array.dtype.kind != handle.dtype.kind and not (
-                array.dtype.kind in "iub" and handle.dtype.kind in "iub"):
+        elif not _compatible(array.dtype, handle.dtype):
             problems.append(f"{name!r}: dtype {array.dtype} in {source}, model has "
                             f"{handle.dtype}")
         arrays[name] = array
@@ -177,4 +353,5 @@ def load_native(net: Module, source: Any) -> LoadResult:
         raise WeightsFileError(f"Cannot load {type(source).__name__}: it has {len(arrays)} "
                                f"weights, {type(net).__name__} has {len(names)} parameters "
                                f"({names}).")
-    return check_and_assign(net, dict(zip(names, arrays)), True, source=type(source).__name__)
+    return check_and_assign(net, dict(zip(names, arrays, strict=True)), True,
+                            source=type(source).__name__)

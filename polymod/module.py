@@ -90,6 +90,14 @@ class Module:
         """Optional hook, called once with the first input, to create lazy parameters."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Hot path: one tensor, no keywords. Calling forward(X) directly skips the
+        # *args/**kwargs re-spread, which costs more per layer than the rest of the call.
+        if self._ready and not kwargs and len(args) == 1 and type(args[0]) is not _ndarray:
+            try:
+                return self.forward(args[0])
+            except Exception as err:
+                _diagnose.explain(self, err, args)
+                raise
         if self._ready:
             if args and type(args[0]) is _ndarray:
                 args = self._adopt_numpy(args)
@@ -248,6 +256,8 @@ class Module:
             raise ValueError(f"A module name must be a non-empty string without dots; "
                              f"received {name!r}.")
         if module is not None and not isinstance(module, Module):
+            if type(module).__module__.partition(".")[0] in _FOREIGN_MODULES:
+                self._refuse_foreign(name, module)  # names the framework, with a hint
             raise BackendTypeError(f"add_module expects a polymod Module; received "
                                    f"{type(module).__qualname__}.")
         if module is None:
@@ -334,6 +344,23 @@ class Module:
         for _, handle in self.named_parameters():
             yield handle
 
+    def get_parameter(self, name: str) -> Parameter:
+        """The handle of parameter, buffer or constant ``name`` (a dotted path), PyTorch habit.
+
+        Example:
+            >>> import polymod as pm
+            >>> net = pm.nn.Sequential(pm.nn.Linear(2, 3))
+            >>> p = net.get_parameter("0.weight")
+            >>> p.assign(p.numpy() + 1)
+        """
+        prefix, _, leaf = name.rpartition(".")
+        module = dict(self.named_modules()).get(prefix)
+        handle = None if module is None else module.__dict__["_params"].get(leaf)
+        if handle is None:
+            raise AttributeError(f"{type(self).__name__} has no parameter, buffer or constant "
+                                 f"named {name!r}.")
+        return handle
+
     def named_constants(self) -> Iterator[tuple[str, Constant]]:
         """``(dotted name, pm.Constant)`` pairs."""
         return self._named_handles(("constant",))  # type: ignore[return-value]
@@ -415,9 +442,7 @@ class Module:
                     f"{type(module).__name__} is already bound to {module._adapter.NAME!r}. "
                     f"Use module.to({adapter.NAME!r}) to get a copy on the other backend.")
         for name, handle in self._named_handles(("parameter", "buffer", "constant")):
-            if handle.adapter is None:
-                handle.name = name
-            handle.bind(adapter, device)
+            handle.bind(adapter, device, path=name)
         for module in modules:
             d = module.__dict__
             d["_adapter"] = adapter

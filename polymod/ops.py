@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import backend as _backend
 
 _by_type = _backend._adapter_by_type
@@ -30,11 +32,19 @@ def _of(x: Any) -> Any:
         return _backend.adapter_of(x)
 
 
-def _first_tensor(*args: Any) -> Any:
+def _dispatch(*args: Any) -> tuple[Any, tuple]:
+    """The adapter of the first tensor argument, and the arguments.
+
+    With only Python scalars, the first becomes a tensor of the default backend, so
+    the result is that backend's native tensor (float32 for a float, as ``pm.asarray``).
+    """
     for x in args:
         if not isinstance(x, (int, float, bool)):
-            return _of(x)
-    return _backend.resolve(None)
+            return _of(x), args
+    adapter = _backend.resolve(None)
+    first = args[0]
+    array = np.asarray(first, np.float32) if type(first) is float else np.asarray(first)
+    return adapter, (adapter.from_numpy(array),) + args[1:]
 
 
 def relu(x: Any) -> Any:
@@ -74,37 +84,44 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Any:
 
 def matmul(a: Any, b: Any) -> Any:
     """Matrix product (same as ``a @ b``)."""
-    return _first_tensor(a, b).matmul(a, b)
+    adapter, (a, b) = _dispatch(a, b)
+    return adapter.matmul(a, b)
 
 
 def add(a: Any, b: Any) -> Any:
     """Elementwise a + b."""
-    return _first_tensor(a, b).add(a, b)
+    adapter, (a, b) = _dispatch(a, b)
+    return adapter.add(a, b)
 
 
 def subtract(a: Any, b: Any) -> Any:
     """Elementwise a - b."""
-    return _first_tensor(a, b).subtract(a, b)
+    adapter, (a, b) = _dispatch(a, b)
+    return adapter.subtract(a, b)
 
 
 def multiply(a: Any, b: Any) -> Any:
     """Elementwise a * b."""
-    return _first_tensor(a, b).multiply(a, b)
+    adapter, (a, b) = _dispatch(a, b)
+    return adapter.multiply(a, b)
 
 
 def divide(a: Any, b: Any) -> Any:
     """Elementwise a / b."""
-    return _first_tensor(a, b).divide(a, b)
+    adapter, (a, b) = _dispatch(a, b)
+    return adapter.divide(a, b)
 
 
 def maximum(a: Any, b: Any) -> Any:
     """Elementwise maximum."""
-    return _first_tensor(a, b).maximum(a, b)
+    adapter, (a, b) = _dispatch(a, b)
+    return adapter.maximum(a, b)
 
 
 def minimum(a: Any, b: Any) -> Any:
     """Elementwise minimum."""
-    return _first_tensor(a, b).minimum(a, b)
+    adapter, (a, b) = _dispatch(a, b)
+    return adapter.minimum(a, b)
 
 
 def abs(x: Any) -> Any:
@@ -183,7 +200,8 @@ def stack(xs: Any, axis: int = 0, *, dim: int | None = None) -> Any:
 
 def where(condition: Any, x: Any, y: Any) -> Any:
     """``x`` where ``condition`` holds, else ``y``."""
-    return _first_tensor(condition, x, y).where(condition, x, y)
+    adapter, (condition, x, y) = _dispatch(condition, x, y)
+    return adapter.where(condition, x, y)
 
 
 def zeros_like(x: Any) -> Any:
@@ -204,21 +222,60 @@ def astype(x: Any, dtype: Any) -> Any:
 cast = astype
 
 
-def cross_entropy(logits: Any, target: Any) -> Any:
-    """Mean cross-entropy of ``logits`` (N, C) against integer class indices ``target`` (N,).
+def _like(target: Any, x: Any, adapter: Any) -> Any:
+    """``target`` on ``x``'s backend (NumPy data or the same framework's tensor)."""
+    if type(target) is not type(x) and adapter.NAME != "numpy":
+        source = _backend.adapter_of(target)
+        if source is not adapter:
+            target = adapter.from_numpy(source.to_numpy(target))
+    elif adapter.NAME == "numpy":
+        target = np.asarray(target)
+    return target
+
+
+def _reduce(adapter: Any, losses: Any, reduction: str) -> Any:
+    if reduction == "mean":
+        return adapter.mean(losses, None, False)
+    if reduction == "sum":
+        return adapter.sum(losses, None, False)
+    if reduction == "none":
+        return losses
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; received {reduction!r}.")
+
+
+def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Any:
+    """Cross-entropy of ``logits`` (N, C[, d...]) against integer class indices ``target``
+    (N[, d...]) or class probabilities (the logits' shape), as ``F.cross_entropy``.
 
     ``target`` may be a NumPy array; it is moved to the logits' backend.
     """
     adapter = _of(logits)
-    if type(target) is not type(logits) and adapter.NAME != "numpy":
-        target = adapter.from_numpy(_backend.adapter_of(target).to_numpy(target))
-    return adapter.cross_entropy(logits, target)
+    target = _like(target, logits, adapter)
+    if adapter.dtype_of(target).kind == "f":  # class probabilities
+        if adapter.dtype_of(target) != adapter.dtype_of(logits):
+            target = adapter.astype(target, adapter.dtype_of(logits))
+        losses = -adapter.sum(target * adapter.log_softmax(logits, 1), 1, False)
+        return _reduce(adapter, losses, reduction)
+    if reduction == "mean" and len(adapter.shape(logits)) == 2:
+        return adapter.cross_entropy(logits, target)
+    return _reduce(adapter, adapter.cross_entropy_per_sample(logits, target), reduction)
 
 
-def mse_loss(prediction: Any, target: Any) -> Any:
-    """Mean squared error."""
-    diff = prediction - target
-    return _of(diff).mean(diff * diff, None, False)
+def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Any:
+    """Squared error, averaged (``reduction='mean'``), summed or elementwise (``'none'``)."""
+    adapter = _of(prediction)
+    diff = prediction - _like(target, prediction, adapter)
+    return _reduce(adapter, diff * diff, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Any, target: Any, reduction: str = "mean") -> Any:
+    """Binary cross-entropy of logits against targets in [0, 1], computed stably
+    (``max(x, 0) - x * y + log(1 + exp(-|x|))``), as ``F.binary_cross_entropy_with_logits``."""
+    adapter = _of(input)
+    target = _like(target, input, adapter)
+    if adapter.dtype_of(target) != adapter.dtype_of(input):
+        target = adapter.astype(target, adapter.dtype_of(input))
+    return _reduce(adapter, adapter.bce_with_logits(input, target), reduction)
 
 
 def shape(x: Any) -> tuple:
@@ -231,3 +288,102 @@ __all__ = ["relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "linear"
            "sqrt", "sum", "mean", "max", "min", "reshape", "permute_dims", "transpose",
            "flatten", "concat", "stack", "where", "zeros_like", "ones_like", "astype", "cast",
            "shape", "cross_entropy", "mse_loss"]
+
+
+# -- sequences (embedding, attention, recurrent layers) ------------------------------------
+def take(x: Any, indices: Any, axis: int = 0) -> Any:
+    """Elements of ``x`` at integer ``indices`` along ``axis`` (``np.take``'s result shape).
+
+    Out-of-range indices raise on NumPy, torch and TensorFlow; MXNet clips them.
+    """
+    return _of(x).take(x, indices, axis)
+
+
+def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Any:
+    """Rows of ``weight`` (num_embeddings, dim) at integer ``indices`` (PyTorch's F.embedding).
+
+    With ``padding_idx``, that row receives no gradient, as in PyTorch.
+    """
+    return _of(weight).embedding(indices, weight, padding_idx)
+
+
+def split(x: Any, sections: int, axis: int = 0, *, dim: int | None = None) -> list:
+    """Splits ``x`` into ``sections`` equal parts along ``axis`` (NumPy's ``split``)."""
+    return _of(x).split(x, sections, _axis(axis, dim))
+
+
+def masked_fill(x: Any, mask: Any, value: float) -> Any:
+    """``x`` with ``value`` where the boolean ``mask`` (broadcast to ``x``) is True."""
+    return _of(x).masked_fill(x, mask, value)
+
+
+def expand_dims(x: Any, axis: int = 0) -> Any:
+    """Inserts an axis of size 1 at ``axis`` (PyTorch's ``unsqueeze``)."""
+    return _of(x).expand_dims(x, axis)
+
+
+def squeeze(x: Any, axis: int) -> Any:
+    """Removes the axis ``axis`` of size 1."""
+    return _of(x).squeeze(x, axis)
+
+
+def stop_gradient(x: Any) -> Any:
+    """The same values, cut from gradient recording (PyTorch's ``detach``)."""
+    return _of(x).stop_gradient(x)
+
+
+__all__ += ["take", "embedding", "split", "masked_fill", "expand_dims", "squeeze",
+            "stop_gradient"]
+
+
+# -- layers: activations, dropout, convolution, pooling ---------------------------------------
+def silu(x: Any) -> Any:
+    """x * sigmoid(x) (swish)."""
+    return _of(x).silu(x)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    """x where x >= 0, else ``negative_slope * x``; NaN stays NaN."""
+    return _of(x).leaky_relu(x, negative_slope)
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True) -> Any:
+    """Zeroes elements with probability ``p`` (mask from polymod's seeded generator, or
+    from the framework's own inside a traced graph) and scales the rest by 1/(1-p)."""
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    return _of(x).dropout(x, float(p))
+
+
+def _pair(value: Any, n: int) -> tuple:
+    return (int(value),) * n if isinstance(value, int) else tuple(int(v) for v in value)
+
+
+def conv(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+         dilation: Any = 1, groups: int = 1) -> Any:
+    """1-D or 2-D convolution in PyTorch's layout (``F.conv1d``/``F.conv2d``): ``x``
+    (N, C, *spatial), ``weight`` (out, C / groups, *kernel); ``padding`` an int or one
+    int per spatial dimension (symmetric)."""
+    nd = len(_of(x).shape(x)) - 2
+    pads = tuple((p, p) for p in _pair(padding, nd))
+    return _of(x).conv(x, weight, bias, _pair(stride, nd), pads, _pair(dilation, nd), groups)
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
+    """Max pooling of (N, C, H, W) input (``F.max_pool2d``); NaN in a window gives NaN."""
+    kernel = _pair(kernel_size, 2)
+    return _of(x).max_pool2d(x, kernel, kernel if stride is None else _pair(stride, 2),
+                             _pair(padding, 2))
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
+    """Average pooling of (N, C, H, W) input, zero padding counted (``F.avg_pool2d``)."""
+    kernel = _pair(kernel_size, 2)
+    return _of(x).avg_pool2d(x, kernel, kernel if stride is None else _pair(stride, 2),
+                             _pair(padding, 2))
+
+
+__all__ += ["binary_cross_entropy_with_logits", "silu", "leaky_relu", "dropout", "conv",
+            "max_pool2d", "avg_pool2d"]

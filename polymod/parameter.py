@@ -9,6 +9,7 @@ holds the framework's own objects: ``native`` (``torch.nn.Parameter``,
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,22 @@ import numpy as np
 from . import backend as _backend
 from . import init as _init
 from .errors import BackendTypeError, ShapeError, UninitializedParameterError
+
+# id(native value or unbound array) -> weak handle, so that pm.init.*_ given the attribute
+# (``layer.weight``) finds its handle.
+_by_value: dict[int, weakref.ref] = {}
+
+
+def handle_of(x: Any) -> Parameter | None:
+    """The handle whose current value (what the attribute reads) is ``x``, if any."""
+    ref = _by_value.get(id(x))
+    handle = ref() if ref is not None else None
+    return handle if handle is not None and handle.current() is x else None
+
+
+def _forget(key: int, ref: weakref.ref) -> None:
+    if _by_value.get(key) is ref:
+        del _by_value[key]
 
 
 class Parameter:
@@ -51,6 +68,7 @@ class Parameter:
         self._shape: tuple[int, ...] | None = None
         self._owners: list[tuple[Any, str]] = []
         self._device: Any = None
+        self.path: str | None = None  # dotted name in the model that bound it
         # True while the values are the ones drawn by the default scheme, so that
         # Module.initialize(init=...) may replace them (Gluon's deferred-init habit).
         self.default_init = False
@@ -129,7 +147,7 @@ class Parameter:
         self._publish()
 
     # -- binding ------------------------------------------------------------------------
-    def bind(self, adapter: Any, device: Any = None) -> None:
+    def bind(self, adapter: Any, device: Any = None, path: str | None = None) -> None:
         """Moves the data into ``adapter``'s storage (done by ``Module.to``)."""
         if self.adapter is adapter:
             return
@@ -138,6 +156,7 @@ class Parameter:
                                    f"it cannot also live on {adapter.NAME!r}.")
         self.adapter = adapter
         self._device = device
+        self.path = path or self.name
         if self._data is not None:
             self._create_native(adapter, self._data, device)
             self._data = None
@@ -146,12 +165,17 @@ class Parameter:
     def _create_native(self, adapter: Any, array: np.ndarray, device: Any) -> None:
         if self.kind == "parameter":
             self.native, self.value = adapter.create_parameter(
-                array, self.name or "param", self._trainable, device)
+                array, self.path or self.name or "param", self._trainable, device)
+        elif self.kind == "buffer":  # mutable in place (a Keras variable, not a tf.Tensor)
+            self.native = self.value = adapter.create_buffer(array, device)
         else:
             self.native = self.value = adapter.create_constant(array, device)
 
     def _publish(self) -> None:
         current = self.current()
+        if current is not None:
+            key = id(current)
+            _by_value[key] = weakref.ref(self, lambda ref, key=key: _forget(key, ref))
         for owner, attr in self._owners:
             owner.__dict__[attr] = current
 

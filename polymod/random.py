@@ -69,3 +69,9 @@ def randn(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> An
         dtype('float32')
     """
     return _finish(_generator.standard_normal(normalize_shape(shape)), backend, dtype)
+
+
+def dropout_mask(shape: Sequence[int], p: float, dtype: Any) -> np.ndarray:
+    """keep / (1 - p) from polymod's seeded generator: the same mask on every backend."""
+    keep = _generator.random(tuple(shape)) >= p
+    return keep.astype(dtype) * np.asarray(1.0 / (1.0 - p), dtype)

@@ -9,8 +9,37 @@ Example:
 """
 
 from .activation import GELU, Identity, ReLU, Sigmoid, Softmax, Tanh
+from .attention import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
 from .container import ModuleDict, ModuleList, Parallel, Sequential, repeat
+from .embedding import Embedding
 from .linear import Dense, Flatten, LazyLinear, Linear
+from .rnn import GRU, LSTM, RNN
 
 __all__ = ["Linear", "LazyLinear", "Dense", "Flatten", "ReLU", "Sigmoid", "Tanh", "GELU",
            "Softmax", "Identity", "Sequential", "Parallel", "ModuleList", "ModuleDict", "repeat"]
+__all__ += ["Embedding", "RNN", "GRU", "LSTM", "MultiheadAttention",
+            "TransformerEncoderLayer", "TransformerEncoder"]
+from .activation import LeakyReLU, LogSoftmax, SiLU  # noqa: E402
+from .conv import (  # noqa: E402
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    LazyConv1d,
+    LazyConv2d,
+    MaxPool2d,
+)
+from .dropout import Dropout  # noqa: E402
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss  # noqa: E402
+from .norm import (  # noqa: E402
+    BatchNorm1d,
+    BatchNorm2d,
+    LayerNorm,
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+)
+
+__all__ += ["Conv1d", "Conv2d", "LazyConv1d", "LazyConv2d", "MaxPool2d", "AvgPool2d",
+            "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LazyBatchNorm1d",
+            "LazyBatchNorm2d", "LayerNorm", "Dropout", "SiLU", "LeakyReLU", "LogSoftmax",
+            "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"]

@@ -86,3 +86,42 @@ def get(activation: Any) -> Module | None:
         return ACTIVATIONS[activation.lower()]()
     raise ValueError(f"Unknown activation {activation!r}; expected None, a polymod Module, or "
                      f"one of {sorted(ACTIVATIONS)}.")
+
+
+class SiLU(_Activation):
+    """x * sigmoid(x) (also called swish), elementwise."""
+
+    op_name = "silu"
+
+
+class LeakyReLU(Module):
+    """x where x >= 0, else ``negative_slope * x``; NaN stays NaN.
+
+    Example:
+        >>> import polymod as pm
+        >>> pm.nn.LeakyReLU(0.1)(pm.asarray([-1.0, 2.0], backend="numpy")).tolist()
+        [-0.10000000149011612, 2.0]
+    """
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def _on_bind(self, adapter: Any) -> None:
+        self.__dict__["_pm_fn"] = adapter.leaky_relu
+
+    def forward(self, X: Any) -> Any:
+        return self._pm_fn(X, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class LogSoftmax(Softmax):
+    """Log-softmax along ``dim``."""
+
+    def _on_bind(self, adapter: Any) -> None:
+        self.__dict__["_pm_fn"] = adapter.log_softmax
+
+
+ACTIVATIONS.update({"silu": SiLU, "leaky_relu": LeakyReLU})

@@ -119,6 +119,11 @@ class Sequential(ModuleList):
         """Appends one or more modules (Gluon and Keras habit)."""
         self.extend(modules)
 
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):  # a Sequential of the same modules (PyTorch habit)
+            return Sequential(*self._pm_items[index])
+        return self._pm_items[index]
+
     def forward(self, X: Any) -> Any:
         for module in self._pm_items:
             X = module(X)
@@ -224,7 +229,7 @@ def repeat(factory: Callable[[], Module], n: int) -> Sequential:
         >>> len(net), net(pm.rand(2, 4, backend="numpy")).shape
         (3, (2, 8))
     """
-    if not callable(factory):
+    if isinstance(factory, Module) or not callable(factory):
         raise BackendTypeError(f"repeat expects a zero-argument callable returning a Module; "
                                f"received {type(factory).__qualname__}.")
     if not isinstance(n, int) or n < 0:

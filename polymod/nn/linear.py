@@ -90,7 +90,7 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         text = (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+                f"bias={'bias' in self._params}")
         return text + (f", activation={self.activation!r}" if self.activation else "")
 
 

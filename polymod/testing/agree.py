@@ -65,6 +65,6 @@ def assert_backends_agree(factory: Callable[[], Module], *inputs: Any,
             + (f"; gradient max |diff| {record.grad_max_abs_diff:.3g}"
                if record.grad_max_abs_diff is not None else ""))
     if failures:
-        raise AssertionError("Backends disagree (rtol=%g, atol=%g):\n  " % (rtol, atol)
+        raise AssertionError(f"Backends disagree (rtol={rtol:g}, atol={atol:g}):\n  "
                              + "\n  ".join(failures))
     return records

@@ -1,0 +1,232 @@
+"""Normalisation and dropout layers, with PyTorch's conventions and ``state_dict`` keys.
+
+``BatchNorm1d/2d`` are built from ``polymod.ops`` (not from the frameworks' batch-norm
+ops, whose conventions differ: MXNet's momentum is the weight of the *old* value), so
+the arithmetic is the same everywhere:
+
+* training: normalise with the batch mean and the biased batch variance; update
+  ``running_mean``/``running_var`` with ``(1 - momentum) * running + momentum * batch``
+  using the *unbiased* batch variance; ``num_batches_tracked += 1``
+  (``momentum=None``: cumulative average, factor ``1 / num_batches_tracked``);
+* evaluation: normalise with the running statistics (with
+  ``track_running_stats=False``: with the batch statistics, as PyTorch).
+
+Dropout masks come from polymod's seeded generator, so a seeded training step is the
+same on every backend; see ``Dropout`` for graph modes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import init as _init
+from .. import ops
+from ..errors import ShapeError
+from ..module import Module
+from ..parameter import Buffer, Parameter
+
+
+class _BatchNorm(Module):
+    dims: tuple[int, ...] = (2, 3)
+
+    def __init__(self, num_features: int | None, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True):
+        super().__init__()
+        if num_features is not None and (not isinstance(num_features, int) or num_features <= 0):
+            raise ValueError(f"num_features must be a positive int or None; received "
+                             f"{num_features!r}.")
+        self.num_features = num_features
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        self.weight = Parameter() if affine else None
+        self.bias = Parameter() if affine else None
+        if track_running_stats:
+            self.running_mean = Buffer()
+            self.running_var = Buffer()
+            self.num_batches_tracked = Buffer(np.array(0, np.int64), dtype=np.int64)
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+        if num_features is not None:
+            self.build()
+
+    def build(self, X: Any = None) -> None:
+        if self.num_features is None:
+            self.num_features = int(X.shape[1])
+        c = (self.num_features,)
+        params = self._params
+        if self.affine:
+            params["weight"].materialize(c, default=_init.Ones())
+            params["bias"].materialize(c, default=_init.Zeros())
+        if self.track_running_stats:
+            params["running_mean"].materialize(c, default=_init.Zeros())
+            params["running_var"].materialize(c, default=_init.Ones())
+        self.__dict__["_built"] = True
+
+    def _on_bind(self, adapter: Any) -> None:
+        d = self.__dict__
+        d["_pm_assign"] = adapter.assign
+        d["_pm_no_grad"] = adapter.no_grad
+
+    def _check_rank(self, X: Any) -> None:
+        rank = len(X.shape)
+        if rank not in self.ranks:
+            raise ShapeError(f"{type(self).__name__} expects {' or '.join(map(str, self.ranks))}"
+                             f"-D input (N, C, ...); received shape {tuple(X.shape)}.")
+
+    def forward(self, X: Any) -> Any:
+        rank = len(X.shape)
+        if rank not in self.ranks:
+            self._check_rank(X)
+        axes = (0,) + tuple(range(2, rank))
+        shape = (1, self.num_features) + (1,) * (rank - 2)
+        if self.training or not self.track_running_stats:
+            mean = ops.mean(X, axis=axes, keepdims=True)
+            centred = X - mean
+            var = ops.mean(centred * centred, axis=axes, keepdims=True)
+            if self.training and self.track_running_stats:
+                self._update(X, mean, var, axes)
+            out = centred / ops.sqrt(var + self.eps)
+        else:
+            out = (X - ops.reshape(self.running_mean, shape)) / ops.sqrt(
+                ops.reshape(self.running_var, shape) + self.eps)
+        if self.affine:
+            out = out * ops.reshape(self.weight, shape) + ops.reshape(self.bias, shape)
+        return out
+
+    def _update(self, X: Any, mean: Any, var: Any, axes: tuple) -> None:
+        sizes = [X.shape[a] for a in axes]
+        with self._pm_no_grad():
+            if all(isinstance(s, int) for s in sizes):
+                n = int(np.prod(sizes))
+                if n <= 1:
+                    raise ShapeError(f"{type(self).__name__} in training mode expects more than "
+                                     f"1 value per channel; received input of shape "
+                                     f"{tuple(X.shape)}.")
+                unbiased = var * (n / (n - 1))
+            else:  # symbolic batch size (a traced graph)
+                n = ops.sum(ops.ones_like(X), axis=axes, keepdims=True)
+                unbiased = var * n / (n - 1)
+            tracked = self.num_batches_tracked
+            self._pm_assign(tracked, tracked + 1)
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / ops.astype(self.num_batches_tracked, "float32")
+            else:
+                factor = self.momentum
+            c = (self.num_features,)
+            running_mean, running_var = self.running_mean, self.running_var
+            self._pm_assign(running_mean, (1.0 - factor) * running_mean
+                            + factor * ops.reshape(mean, c))
+            self._pm_assign(running_var, (1.0 - factor) * running_var
+                            + factor * ops.reshape(unbiased, c))
+
+    def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
+        shape = tuple(X.shape)
+        if len(shape) not in self.ranks:
+            return ShapeError(f"{type(self).__name__} expects "
+                              f"{' or '.join(map(str, self.ranks))}-D input (N, C, ...); "
+                              f"received shape {shape}.")
+        if self.num_features is not None and shape[1] != self.num_features:
+            return ShapeError(f"{type(self).__name__} expects {self.num_features} channels "
+                              f"(dimension 1); received shape {shape}.")
+        return None
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over (N, C) or (N, C, L) input, as ``torch.nn.BatchNorm1d``.
+
+    Example:
+        >>> import polymod as pm
+        >>> bn = pm.nn.BatchNorm1d(3)
+        >>> list(bn.state_dict())
+        ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
+        >>> bn(pm.rand(4, 3, backend="numpy")).shape
+        (4, 3)
+    """
+
+    ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over (N, C, H, W) input, as ``torch.nn.BatchNorm2d``.
+
+    Example:
+        >>> import polymod as pm
+        >>> bn = pm.nn.BatchNorm2d(3)
+        >>> _ = bn(pm.rand(4, 3, 5, 5, backend="numpy"))
+        >>> int(bn.num_batches_tracked)
+        1
+    """
+
+    ranks = (4,)
+
+
+def LazyBatchNorm1d(eps: float = 1e-5, momentum: float | None = 0.1,  # noqa: N802
+                    affine: bool = True, track_running_stats: bool = True) -> BatchNorm1d:
+    """A ``BatchNorm1d`` whose ``num_features`` come from the first input."""
+    return BatchNorm1d(None, eps, momentum, affine, track_running_stats)
+
+
+def LazyBatchNorm2d(eps: float = 1e-5, momentum: float | None = 0.1,  # noqa: N802
+                    affine: bool = True, track_running_stats: bool = True) -> BatchNorm2d:
+    """A ``BatchNorm2d`` whose ``num_features`` come from the first input."""
+    return BatchNorm2d(None, eps, momentum, affine, track_running_stats)
+
+
+class LayerNorm(Module):
+    """Normalises over the last ``len(normalized_shape)`` dimensions (biased variance),
+    as ``torch.nn.LayerNorm``.
+
+    Example:
+        >>> import polymod as pm
+        >>> ln = pm.nn.LayerNorm(4)
+        >>> [name for name, _ in ln.named_parameters()]
+        ['weight', 'bias']
+        >>> ln(pm.rand(2, 4, backend="numpy")).shape
+        (2, 4)
+    """
+
+    def __init__(self, normalized_shape: Any, eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.eps = float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self._pm_axes = tuple(range(-len(self.normalized_shape), 0))
+        if elementwise_affine:
+            self.weight = Parameter(shape=self.normalized_shape, init="ones")
+            self.bias = Parameter(shape=self.normalized_shape, init="zeros") if bias else None
+        else:
+            self.weight = self.bias = None
+
+    def forward(self, X: Any) -> Any:
+        mean = ops.mean(X, axis=self._pm_axes, keepdims=True)
+        centred = X - mean
+        var = ops.mean(centred * centred, axis=self._pm_axes, keepdims=True)
+        out = centred / ops.sqrt(var + self.eps)
+        if self.weight is not None:
+            out = out * self.weight
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
+        shape = tuple(X.shape)
+        k = len(self.normalized_shape)
+        if shape[len(shape) - k:] != self.normalized_shape:
+            return ShapeError(f"LayerNorm expects input ending in {self.normalized_shape}; "
+                              f"received shape {shape}.")
+        return None
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")

@@ -1,0 +1,312 @@
+"""Shared helpers for polymod's tests.
+
+The ``backend`` fixture comes from polymod's own pytest plugin (polymod.testing.plugin).
+Here: the native tensor types of each backend, and the *oracle*: hand-written native
+PyTorch / Keras / Gluon versions of the chapter's listings (following the PyTorch
+listing, as DESIGN.md decides), loaded with polymod's weights (neutral layout: a Linear
+weight is (out, in)).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import polymod as pm
+
+FRAMEWORKS = ("torch", "keras", "gluon")
+RTOL = 2e-5
+ATOL = 1e-6
+
+# Import PyTorch before TensorFlow (DESIGN.md: the other order can crash).
+if importlib.util.find_spec("torch") is not None:
+    import torch  # noqa: F401
+
+
+def native_types(name: str) -> tuple[type, ...]:
+    """The tensor types a model on backend ``name`` must return."""
+    if name == "numpy":
+        return (np.ndarray, np.generic)
+    if name == "torch":
+        import torch
+
+        return (torch.Tensor,)
+    if name == "keras":
+        import tensorflow as tf
+
+        return (tf.Tensor,)
+    from mxnet import np as mnp
+
+    return (mnp.ndarray,)
+
+
+@pytest.fixture(autouse=True)
+def _reset_polymod_state():
+    """Each test starts with the torch init scheme, no process default backend."""
+    from polymod import backend as _b
+
+    before = _b._process_default
+    pm.init.set_scheme("torch")
+    yield
+    _b._process_default = before
+    pm.init.set_scheme("torch")
+
+
+# ---------------------------------------------------------------------------------------
+# The oracle: the chapter's listings written natively, weights copied from state_dict.
+# ---------------------------------------------------------------------------------------
+# Each listing is described as a tree of linear layers so that each framework's
+# hand-written version can be built with the same weights. The structure below is
+# the PyTorch listing of every model.
+
+def torch_oracle(name: str, sd: dict) -> torch.nn.Module:
+    """The PyTorch listing of ``name``, with ``sd`` loaded (strict: names must match)."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = nn.LazyLinear(256)
+            self.out = nn.LazyLinear(10)
+
+        def forward(self, X):
+            return self.out(F.relu(self.hidden(X)))
+
+    class MySequential(nn.Module):
+        def __init__(self, *args):
+            super().__init__()
+            for idx, module in enumerate(args):
+                self.add_module(str(idx), module)
+
+        def forward(self, X):
+            for module in self.children():
+                X = module(X)
+            return X
+
+    class ListHolder(nn.Module):  # the listings that keep modules in a list/tuple
+        def __init__(self, attr, *args):
+            super().__init__()
+            self.attr = attr
+            setattr(self, attr, nn.ModuleList(args))
+
+        def forward(self, X):
+            for module in getattr(self, self.attr):
+                X = module(X)
+            return X
+
+    class FixedHiddenMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rand_weight = torch.rand((20, 20))
+            self.linear = nn.LazyLinear(20)
+
+        def forward(self, X):
+            X = self.linear(X)
+            X = F.relu(X @ self.rand_weight + 1)
+            X = self.linear(X)
+            while X.abs().sum() > 1:
+                X /= 2
+            return X.sum()
+
+    class NestMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.LazyLinear(64), nn.ReLU(), nn.LazyLinear(32), nn.ReLU())
+            self.linear = nn.LazyLinear(16)
+
+        def forward(self, X):
+            return self.linear(self.net(X))
+
+    class Parallel(nn.Module):
+        def __init__(self, net1, net2):
+            super().__init__()
+            self.net1 = net1
+            self.net2 = net2
+
+        def forward(self, X):
+            return torch.cat((self.net1(X), self.net2(X)), dim=-1)
+
+    def mlp_seq():
+        return nn.Sequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10))
+
+    builders = {
+        "sequential_mlp": mlp_seq,
+        "sequential_mlp_gluon_style": lambda: nn.Sequential(
+            nn.Sequential(nn.LazyLinear(256), nn.ReLU()), nn.LazyLinear(10)),
+        "MLP": MLP,
+        "MySequential": lambda: MySequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10)),
+        "MySequentialAdd": lambda: ListHolder("blocks", nn.Sequential(nn.LazyLinear(256),
+                                                                      nn.ReLU()),
+                                              nn.LazyLinear(10)),
+        "MySequentialTuple": lambda: ListHolder("layers", nn.Sequential(nn.LazyLinear(256),
+                                                                        nn.ReLU()),
+                                                nn.LazyLinear(10)),
+        "FixedHiddenMLP": FixedHiddenMLP,
+        "NestMLP": NestMLP,
+        "chimera": lambda: nn.Sequential(NestMLP(), nn.LazyLinear(20), FixedHiddenMLP()),
+        "ListSequential": lambda: ListHolder("layers", nn.LazyLinear(256), nn.ReLU(),
+                                             nn.LazyLinear(10)),
+        "parallel_mlp": lambda: Parallel(MLP(), MLP()),
+        "repeated": lambda: nn.Sequential(*[nn.Sequential(nn.LazyLinear(32), nn.ReLU())
+                                            for _ in range(3)], nn.LazyLinear(10)),
+    }
+    net = builders[name]()
+    net(torch.zeros(1, 20))  # materialise the lazy shapes
+    sd = {_torch_key(name, k): torch.from_numpy(np.array(v)) for k, v in sd.items()}
+    constants = {k: v for k, v in sd.items() if k.endswith("rand_weight")}
+    for key, value in constants.items():  # plain tensor attributes, not in torch's state_dict
+        owner = net
+        for part in key.split(".")[:-1]:
+            owner = getattr(owner, part) if not part.isdigit() else owner[int(part)]
+        owner.rand_weight = value
+        del sd[key]
+    net.load_state_dict(sd, strict=True)
+    return net
+
+
+def _torch_key(name: str, key: str) -> str:
+    """polymod's Dense(activation='relu') is one layer; torch's twin is Sequential(Linear, ReLU)."""
+    if name == "sequential_mlp_gluon_style" and key.startswith("0."):
+        return "0.0." + key[2:]
+    if name in ("MySequentialAdd", "MySequentialTuple"):
+        attr, idx, rest = key.split(".", 2)
+        if idx == "0":
+            return f"{attr}.0.0.{rest}"
+    return key
+
+
+# Listings as chains of layers for Keras and Gluon: ('linear', prefix, relu?) items,
+# or a callable block. Written out by hand from the PyTorch listing.
+def _linears(name: str) -> list:
+    mlp = [("linear", "hidden", True), ("linear", "out", False)]
+    chains = {
+        "sequential_mlp": [("linear", "0", True), ("linear", "2", False)],
+        "sequential_mlp_gluon_style": [("linear", "0", True), ("linear", "1", False)],
+        "MLP": mlp,
+        "MySequential": [("linear", "0", True), ("linear", "2", False)],
+        "MySequentialAdd": [("linear", "blocks.0", True), ("linear", "blocks.1", False)],
+        "MySequentialTuple": [("linear", "layers.0", True), ("linear", "layers.1", False)],
+        "ListSequential": [("linear", "layers.0", True), ("linear", "layers.2", False)],
+        "NestMLP": [("linear", "net.0", True), ("linear", "net.2", True),
+                    ("linear", "linear", False)],
+        "repeated": [("linear", "0.0", True), ("linear", "1.0", True), ("linear", "2.0", True),
+                     ("linear", "3", False)],
+    }
+    return chains[name]
+
+
+def keras_oracle(name: str, sd: dict):
+    """A hand-written Keras 3 model computing the listing ``name`` with the weights ``sd``."""
+    import keras
+    import tensorflow as tf
+
+    def dense(prefix, relu):
+        w, b = sd[f"{prefix}.weight"], sd[f"{prefix}.bias"]
+        layer = keras.layers.Dense(w.shape[0], activation="relu" if relu else None)
+        layer.build((None, w.shape[1]))
+        layer.set_weights([w.T, b])  # Keras kernels are (in, out)
+        return layer
+
+    def chain(items):
+        return keras.Sequential([dense(prefix, relu) for _, prefix, relu in items])
+
+    class FixedHiddenMLP(keras.Model):  # the PyTorch listing: no flatten, no relu in dense
+        def __init__(self, prefix):
+            super().__init__()
+            self.rand_weight = tf.constant(sd[f"{prefix}rand_weight"])
+            self.dense = dense(f"{prefix}linear", False)
+
+        def call(self, X):
+            X = self.dense(X)
+            X = tf.nn.relu(tf.matmul(X, self.rand_weight) + 1)
+            X = self.dense(X)
+            while tf.reduce_sum(tf.math.abs(X)) > 1:
+                X /= 2
+            return tf.reduce_sum(X)
+
+    if name == "FixedHiddenMLP":
+        return FixedHiddenMLP("")
+    if name == "chimera":
+        nest = keras.Sequential([dense("0.net.0", True), dense("0.net.2", True),
+                                 dense("0.linear", False)])
+        mid = dense("1", False)
+        fixed = FixedHiddenMLP("2.")
+        return lambda X: fixed(mid(nest(X)))
+    if name == "parallel_mlp":
+        nets = [keras.Sequential([dense(f"{n}.hidden", True), dense(f"{n}.out", False)])
+                for n in ("net1", "net2")]
+        return lambda X: tf.concat([nets[0](X), nets[1](X)], axis=-1)
+    return chain(_linears(name))
+
+
+def gluon_oracle(name: str, sd: dict):
+    """A hand-written Gluon block computing the listing ``name`` with the weights ``sd``."""
+    import mxnet as mx
+    from mxnet import np as mnp
+    from mxnet import npx
+    from mxnet.gluon import nn
+
+    def dense(prefix, relu):
+        w, b = sd[f"{prefix}.weight"], sd[f"{prefix}.bias"]
+        layer = nn.Dense(w.shape[0], in_units=w.shape[1])
+        layer.initialize(ctx=mx.cpu())
+        layer.weight.set_data(mnp.array(w))  # Gluon's layout is (out, in) already
+        layer.bias.set_data(mnp.array(b))
+        if not relu:
+            return layer
+        # not Dense(activation='relu'): its fused relu turns NaN into 0 (DESIGN.md)
+        return lambda X: npx.relu(layer(X))
+
+    def chain(items):
+        layers = [dense(prefix, relu) for _, prefix, relu in items]
+
+        def run(X):
+            for layer in layers:
+                X = layer(X)
+            return X
+
+        return run
+
+    class FixedHiddenMLP(nn.Block):  # the PyTorch listing: no relu inside the dense calls
+        def __init__(self, prefix):
+            super().__init__()
+            self.rand_weight = self.params.get_constant("rand_weight",
+                                                        sd[f"{prefix}rand_weight"])
+            self.rand_weight.initialize()
+            self.dense = dense(f"{prefix}linear", False)
+
+        def forward(self, X):
+            X = self.dense(X)
+            X = npx.relu(mnp.dot(X, self.rand_weight.data()) + 1)
+            X = self.dense(X)
+            while mnp.abs(X).sum() > 1:
+                X /= 2
+            return X.sum()
+
+    if name == "FixedHiddenMLP":
+        return FixedHiddenMLP("")
+    if name == "chimera":
+        nest = chain([(None, "0.net.0", True), (None, "0.net.2", True), (None, "0.linear", False)])
+        mid = dense("1", False)
+        fixed = FixedHiddenMLP("2.")
+        return lambda X: fixed(mid(nest(X)))
+    if name == "parallel_mlp":
+        nets = [chain([(None, f"{n}.hidden", True), (None, f"{n}.out", False)])
+                for n in ("net1", "net2")]
+        return lambda X: mnp.concatenate([nets[0](X), nets[1](X)], axis=-1)
+    return chain(_linears(name))
+
+
+ORACLES = {"torch": torch_oracle, "keras": keras_oracle, "gluon": gluon_oracle}
+
+
+def assert_same_numbers(actual, expected, rtol: float = RTOL, atol: float = ATOL) -> None:
+    """Any backend's tensors (or arrays) equal within float32 rounding; NaN == NaN."""
+    a, b = pm.to_numpy(actual), pm.to_numpy(expected)
+    assert a.shape == b.shape, f"shapes differ: {a.shape} vs {b.shape}"
+    np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=rtol,
+                               atol=atol, equal_nan=True)

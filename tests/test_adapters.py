@@ -1,0 +1,116 @@
+"""Adapter conformance: every polymod.backends.<name> module defines the same public names."""
+
+from __future__ import annotations
+
+import inspect
+import types
+
+import numpy as np
+import pytest
+
+import polymod as pm
+from polymod import backend as _backend
+
+ALL = ["numpy", "torch", "keras", "gluon"]
+# The names the core relies on (DESIGN.md: create/assign a parameter, convert to and from
+# NumPy, the ops, autograd, building the native twin).
+CORE = {"NAME", "TENSOR_TYPES", "version", "from_numpy", "to_numpy", "dtype_of", "shape",
+        "device_of", "create_parameter", "create_constant", "assign", "set_trainable",
+        "no_grad", "value_and_grad", "native_twin", "export_weights", "linear", "relu",
+        "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "matmul", "add", "subtract",
+        "multiply", "divide", "maximum", "minimum", "abs", "exp", "log", "sqrt", "sum", "mean",
+        "max", "min", "reshape", "permute_dims", "concat", "stack", "where", "zeros_like",
+        "ones_like", "astype", "flatten"}
+
+
+def _adapter(name):
+    if not _backend.is_installed(name):
+        pytest.skip(f"backend {name!r} is not installed")
+    return _backend.adapter(name)
+
+
+def public_names(module) -> set[str]:
+    """What the adapter itself defines: not imported modules, not its own classes (the twin
+    classes differ by framework), not names imported from polymod (errors)."""
+    names = set()
+    for key, value in vars(module).items():
+        if key.startswith("_") or key == "annotations" or isinstance(value, types.ModuleType):
+            continue
+        owner = getattr(value, "__module__", "") or ""
+        if isinstance(value, type) and (owner == module.__name__ or owner.startswith("polymod")):
+            continue
+        if getattr(value, "__module__", "") in ("typing",):
+            continue
+        names.add(key)
+    return names
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_adapter_defines_the_core_interface(name):
+    module = _adapter(name)
+    missing = CORE - public_names(module)
+    assert not missing, f"polymod.backends.{name} lacks {sorted(missing)}"
+    assert module.NAME == name
+    assert isinstance(module.TENSOR_TYPES, tuple)
+    assert all(isinstance(t, type) for t in module.TENSOR_TYPES)
+    assert isinstance(module.version(), str)
+
+
+@pytest.mark.parametrize("name", ["torch", "keras", "gluon"])
+def test_adapters_define_the_same_public_names(name):
+    reference = public_names(_adapter("numpy"))
+    names = public_names(_adapter(name))
+    assert names == reference, (f"only in {name}: {sorted(names - reference)}; "
+                                f"only in numpy: {sorted(reference - names)}")
+
+
+@pytest.mark.parametrize("name", ["torch", "keras", "gluon"])
+def test_adapter_functions_take_the_same_arguments(name):
+    """Where both signatures can be read, the required positional counts agree."""
+    reference, module = _adapter("numpy"), _adapter(name)
+    mismatched = []
+    for key in sorted(public_names(reference) & public_names(module)):
+        a, b = getattr(reference, key), getattr(module, key)
+        if not (callable(a) and callable(b)):
+            continue
+        try:
+            sa, sb = inspect.signature(a), inspect.signature(b)
+        except (TypeError, ValueError):
+            continue  # a C builtin: no signature to compare
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in
+               list(sa.parameters.values()) + list(sb.parameters.values())):
+            continue
+        def required(sig):
+            return sum(1 for p in sig.parameters.values()
+                       if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                              p.POSITIONAL_OR_KEYWORD))
+        if required(sa) != required(sb) and inspect.isfunction(a) and inspect.isfunction(b):
+            mismatched.append(f"{key}{sa} vs {sb}")
+    assert not mismatched, mismatched
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_adapter_round_trip_and_assign(name):
+    module = _adapter(name)
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    x = module.from_numpy(array)
+    assert isinstance(x, module.TENSOR_TYPES)
+    assert np.array_equal(module.to_numpy(x), array)
+    assert module.dtype_of(x) == np.float32 and tuple(module.shape(x)) == (2, 3)
+    native, value = module.create_parameter(array, "w", True, None)
+    module.assign(value, np.ones((2, 3), np.float32))
+    assert np.array_equal(module.to_numpy(value), np.ones((2, 3), np.float32))
+    assert np.array_equal(array, np.arange(6, dtype=np.float32).reshape(2, 3))  # copied
+    assert pm.backend_of(value) == name
+
+
+def test_adapters_are_imported_lazily_and_only_there():
+    """No core module imports a framework at module level (only backends/ do)."""
+    import pathlib
+    import re
+
+    core = pathlib.Path(pm.__file__).parent
+    pattern = re.compile(r"^(import|from)\s+(torch|tensorflow|keras|mxnet)\b", re.M)
+    offenders = [str(p.relative_to(core)) for p in core.rglob("*.py")
+                 if pattern.search(p.read_text())]
+    assert offenders == []

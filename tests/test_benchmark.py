@@ -1,0 +1,55 @@
+"""The benchmark script runs (tiny configuration); speed itself is never asserted here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import polymod as pm
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "bench.py"
+FRAMEWORKS = [b for b in ("torch", "keras", "gluon") if b in pm.available_backends()]
+
+
+@pytest.mark.skipif(not FRAMEWORKS, reason="no framework backend installed")
+def test_quick_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("POLYMOD_BACKEND", "KERAS_BACKEND")}
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--json", str(out),
+         "--backends", ",".join(FRAMEWORKS)],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+
+    rows = data["rows"]
+    expected = {(model, fw, f"{mode} b{batch}")
+                for model in ("sequential_mlp", "MLP", "chimera") for fw in FRAMEWORKS
+                for mode in ("fwd", "fwd+bwd") for batch in (2, 1024)}
+    assert {(r["model"], r["backend"], r["mode"]) for r in rows} == expected
+    for r in rows:
+        for key in ("us_native", "us_ops", "us_polymod", "ratio"):
+            assert r[key] > 0, r
+        assert r["status"] in ("PASS", "OVER")
+        assert r["reference"] == "ops" or r["backend"] != "gluon"
+    backward = {r["polymod_call"] for r in rows if r["mode"].startswith("fwd+bwd")}
+    assert backward == {"polymod", "pm.value_and_grad"}
+
+    assert data["import"]["frameworks_loaded"] == []  # the subprocess asserts it too
+    assert data["import"]["import_polymod_over_numpy_ms"] > 0
+    transfer = data["transfer"]
+    assert transfer and all("error" not in r for r in transfer), transfer
+    assert {r["how"] for r in transfer} >= {"to", "save", "load"}
+    graph = {r["backend"]: r for r in data["graph_modes"]}
+    if "gluon" in FRAMEWORKS:
+        assert graph["gluon"]["note"].startswith("n/a: cannot hybridize")
+    if "keras" in FRAMEWORKS:
+        assert graph["keras"]["us_polymod_twin"] > 0
+    if "torch" in FRAMEWORKS and "keras" in FRAMEWORKS:
+        assert data["keras_on_torch"]["rows"], data["keras_on_torch"]

@@ -1,0 +1,207 @@
+"""Every code example in README.md and docs/ runs, the doctests pass, the site builds.
+
+* Each page is one test. Its ```python blocks run in order in one namespace, so a
+  later block uses the names of an earlier one. A block inside a material content
+  tab (``=== "PyTorch"``) runs in the namespace of that tab's label on that page,
+  which starts as a copy of the page's namespace: the chapter page follows each
+  framework through the listings side by side, and each tab is its own thread of
+  code, as a reader would type it.
+* A ```python block followed (blank lines apart) by an ```output block must print
+  exactly that text.
+* Warnings are errors (the project's pytest setting), except in the tabs that hold
+  the book's own framework code (``NATIVE_TABS``): Keras 3 warns on one of the
+  book's listings, and that is the book's code, not polymod's.
+* A block whose first line is ``# skip-test`` is not run; keep it for code that
+  truly cannot run here (e.g. it needs two processes).
+* The doctests of polymod's public modules run (``python -m doctest`` style).
+* ``mkdocs build --strict`` builds the site into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import doctest
+import importlib
+import importlib.util
+import io
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PUBLIC_MODULES = [
+    "polymod", "polymod.module", "polymod.parameter", "polymod.backend", "polymod.tensor",
+    "polymod.random", "polymod.init", "polymod.ops", "polymod.autograd", "polymod.optim",
+    "polymod.io", "polymod.native", "polymod.compare", "polymod.errors", "polymod.nn",
+    "polymod.nn.linear", "polymod.nn.activation", "polymod.nn.container", "polymod.testing",
+    "polymod.testing.agree", "polymod.examples.chapter",
+]
+
+NATIVE_TABS = {"PyTorch", "MXNet Gluon", "Keras"}
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})\s*(?P<info>[^`]*)$")
+_TAB = re.compile(r'^(?P<indent>[ \t]*)===\+?\s+"(?P<label>[^"]*)"')
+
+
+@dataclass
+class Block:
+    lang: str
+    code: str
+    line: int  # 1-based line of the opening fence
+    tab: str | None  # label of the enclosing content tab, if any
+    output: str | None = None  # expected stdout (from a following ```output block)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def extract_blocks(text: str) -> list[Block]:
+    """The fenced code blocks of a Markdown page, with their content-tab label."""
+    lines = text.splitlines()
+    blocks: list[Block] = []
+    tabs: list[tuple[int, str]] = []  # (indent of the === line, label), innermost last
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.strip():
+            while tabs and _indent(line) <= tabs[-1][0] and not _TAB.match(line):
+                tabs.pop()
+            tab = _TAB.match(line)
+            if tab:
+                level = len(tab["indent"])
+                while tabs and tabs[-1][0] >= level:
+                    tabs.pop()
+                tabs.append((level, tab["label"]))
+        fence = _FENCE.match(line)
+        if fence and fence["info"].strip():
+            indent, ticks = fence["indent"], fence["ticks"]
+            lang = fence["info"].strip().split()[0].strip("{.").lower()
+            body, j = [], i + 1
+            while j < len(lines) and not (lines[j].strip() == ticks
+                                          and lines[j].startswith(indent)):
+                body.append(lines[j][len(indent):] if lines[j].startswith(indent)
+                            else lines[j].lstrip())
+                j += 1
+            blocks.append(Block(lang, textwrap.dedent("\n".join(body)) + "\n", i + 1,
+                                tabs[-1][1] if tabs else None))
+            i = j + 1
+            continue
+        i += 1
+    for before, after in zip(blocks, blocks[1:], strict=False):
+        if before.lang == "python" and after.lang == "output":
+            between = lines[before.line:after.line - 1]
+            closing = [n for n, s in enumerate(between) if s.strip().startswith("```")]
+            if closing and not any(s.strip() for s in between[closing[-1] + 1:]):
+                before.output = after.code
+    return [b for b in blocks if b.lang == "python"]
+
+
+def _page_id(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.exists()], ids=_page_id)
+def test_code_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = extract_blocks(page.read_text(encoding="utf-8"))
+    monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    namespaces: dict[str | None, dict] = {}
+    for block in blocks:
+        if block.code.lstrip().startswith("# skip-test"):
+            continue
+        page_namespace = namespaces.setdefault(None, {"__name__": f"docs_{page.stem}"})
+        if block.tab not in namespaces:  # a tab carries on from the page's blocks so far
+            namespaces[block.tab] = dict(page_namespace)
+        namespace = namespaces[block.tab]
+        where = f"{_page_id(page)}:{block.line}" + (f" [{block.tab}]" if block.tab else "")
+        code = compile("\n" * block.line + block.code, f"{where}", "exec")
+        stdout = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(stdout), warnings.catch_warnings():
+                if block.tab in NATIVE_TABS:
+                    warnings.simplefilter("ignore")
+                exec(code, namespace)
+        except Exception as err:
+            raise AssertionError(f"The code block at {where} failed:\n{block.code}") from err
+        if block.output is not None:
+            got = [s.rstrip() for s in stdout.getvalue().strip("\n").splitlines()]
+            want = [s.rstrip() for s in block.output.strip("\n").splitlines()]
+            assert got == want, (f"The code block at {where} printed:\n" + "\n".join(got)
+                                 + "\nbut its output block says:\n" + "\n".join(want))
+        else:
+            sys.stdout.write(stdout.getvalue())
+
+
+def test_extract_blocks_follows_tabs_and_outputs() -> None:
+    page = textwrap.dedent('''\
+        ```python
+        a = 1
+        ```
+
+        === "PyTorch"
+
+            ```python
+            b = 2
+            ```
+
+        === "Keras"
+
+            ```python
+            print("hi")
+            ```
+
+            ```output
+            hi
+            ```
+
+        ```bash
+        polymod info
+        ```
+
+        ```python
+        c = 3
+        ```
+        ''')
+    blocks = extract_blocks(page)
+    assert [(b.code.strip(), b.tab) for b in blocks] == [
+        ("a = 1", None), ("b = 2", "PyTorch"), ('print("hi")', "Keras"), ("c = 3", None)]
+    assert blocks[2].output == "hi\n"
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_doctests(name: str) -> None:
+    module = importlib.import_module(name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = [t for t in finder.find(module, name) if t.examples]
+    for test in tests:
+        runner.run(test, out=lambda text: None)
+    failed, attempted = runner.summarize(verbose=False)
+    if failed:
+        report = io.StringIO()
+        rerun = doctest.DocTestRunner(optionflags=runner.optionflags)
+        for test in tests:
+            rerun.run(test, out=report.write)
+        pytest.fail(f"{failed} of {attempted} doctest examples failed in {name}:\n"
+                    + report.getvalue())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None,
+                    reason="mkdocs is not installed: pip install 'polymod[docs]'")
+def test_mkdocs_build_strict(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONWARNINGS="ignore", NO_MKDOCS_2_WARNING="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict",
+         "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n" \
+                                   f"{result.stderr}"
+    assert (tmp_path / "site" / "index.html").exists()
+    assert (tmp_path / "site" / "api" / "index.html").exists()
