@@ -70,7 +70,7 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
         # a value that depends on no parameter has no grad_fn: its gradients are zeros
         grads = torch.autograd.grad(value, tensors, allow_unused=True) if (
             tensors and value.requires_grad) else [None] * len(tensors)
-    grads = [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, grads)]
+    grads = [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, grads, strict=True)]
     return value.detach(), grads
 
 

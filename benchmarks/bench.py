@@ -219,7 +219,7 @@ class Suite:
                        native[2].linear]
         native(torch.zeros(2, IN_FEATURES))
         with torch.no_grad():
-            for layer, (w, b) in zip(linears, pairs):
+            for layer, (w, b) in zip(linears, pairs, strict=True):
                 layer.weight.copy_(w)
                 layer.bias.copy_(b)
         for w, b in pairs:
@@ -311,7 +311,7 @@ class Suite:
             native(tf.zeros((2, IN_FEATURES)))
             linears = [native.nest.net.layers[0], native.nest.net.layers[1], native.nest.linear,
                        native.dense, native.fixed.linear]
-        for layer, (w, b) in zip(linears, self.pairs):
+        for layer, (w, b) in zip(linears, self.pairs, strict=True):
             layer.kernel.assign(w.T)
             layer.bias.assign(b)
         matmul, relu = tf.matmul, tf.nn.relu
@@ -402,7 +402,7 @@ class Suite:
             linears = [nest.net[0], nest.net[1], nest.linear, dense, fixed.linear]
         native.initialize()
         native(mnp.zeros((2, IN_FEATURES)))
-        for layer, (w, b) in zip(linears, self.pairs):
+        for layer, (w, b) in zip(linears, self.pairs, strict=True):
             layer.weight.set_data(mnp.array(w))
             layer.bias.set_data(mnp.array(b))
         fc, relu = npx.fully_connected, npx.relu
@@ -756,7 +756,7 @@ def graph_modes(frameworks: list[str], rounds: int, target_s: float, max_calls: 
             for batch in (2, 1024):
                 X = torch.from_numpy(Xnp[batch])
                 with torch.no_grad():
-                    t = compare({"native": lambda: c_native(X), "twin": lambda: c_twin(X)},
+                    t = compare({"native": lambda X=X: c_native(X), "twin": lambda X=X: c_twin(X)},
                                 rounds, target_s, max_calls)
                 add("torch", "torch.compile fwd (no_grad)", batch, t["native"], t["twin"])
         except Exception as err:  # noqa: BLE001 -- report, do not crash the benchmark
@@ -772,8 +772,8 @@ def graph_modes(frameworks: list[str], rounds: int, target_s: float, max_calls: 
         f_ops = tf.function(suite.ops)
         for batch in (2, 1024):
             X = tf.convert_to_tensor(Xnp[batch])
-            t = compare({"native": lambda: f_native(X), "twin": lambda: f_twin(X),
-                         "ops": lambda: f_ops(X)}, rounds, target_s, max_calls)
+            t = compare({"native": lambda X=X: f_native(X), "twin": lambda X=X: f_twin(X),
+                         "ops": lambda X=X: f_ops(X)}, rounds, target_s, max_calls)
             add("keras", "tf.function fwd", batch, t["native"], t["twin"],
                 f"tf.function on bare ops: {t['ops']:.1f} µs")
     if "gluon" in frameworks:
@@ -788,7 +788,7 @@ def graph_modes(frameworks: list[str], rounds: int, target_s: float, max_calls: 
             note = f"n/a: cannot hybridize ({type(err).__name__})"
         for batch in (2, 1024):
             X = mnp.array(Xnp[batch])
-            t = compare({"native": lambda: suite.native(X).wait_to_read()}, rounds, target_s,
+            t = compare({"native": lambda X=X: suite.native(X).wait_to_read()}, rounds, target_s,
                         max_calls)
             add("gluon", "hybridize fwd", batch, t["native"], None, note)
     return rows

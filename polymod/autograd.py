@@ -14,8 +14,6 @@ from .module import Module
 
 def _materialize(net: Module, fn: Callable, args: tuple, kwargs: dict) -> None:
     """Binds and builds a model before recording, so lazy parameters exist to differentiate."""
-    if all(handle.materialized for _, handle in net.named_parameters()) and net._ready:
-        return
     inputs = [a for a in args if not isinstance(a, (int, float, bool, str))]
     adapter = net._adapter or (_backend.adapter_of(inputs[0]) if inputs else None)
     if net._adapter is None and adapter is not None and adapter.NAME != "numpy":
@@ -46,9 +44,12 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
         if not isinstance(net, Module):
             raise StateError(f"value_and_grad's function takes the model as its first "
                              f"argument; received {type(net).__qualname__}.")
-        _materialize(net, fn, args, kwargs)
+        handles = list(net.named_parameters())
+        if not net._ready or not all(h.materialized for _, h in handles):
+            _materialize(net, fn, args, kwargs)
+            handles = list(net.named_parameters())
         names, tensors = [], []
-        for name, handle in net.named_parameters():
+        for name, handle in handles:
             if handle.trainable:
                 names.append(name)
                 tensors.append(handle.value)

@@ -10,6 +10,7 @@ plain attribute read of the backend's native tensor.
 from __future__ import annotations
 
 import collections
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TypeVar
 
@@ -22,6 +23,7 @@ from .parameter import Buffer, Constant, Parameter
 
 T = TypeVar("T", bound="Module")
 _ndarray = np.ndarray
+_FIRST_CALL_LOCK = threading.RLock()  # re-entrant: a first call runs its children's
 _FOREIGN_MODULES = {"torch": "torch.nn.Module", "keras": "Keras layer",
                     "tensorflow": "Keras layer", "tf_keras": "Keras layer",
                     "mxnet": "Gluon block"}
@@ -32,6 +34,9 @@ class LoadResult(NamedTuple):
 
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+
+_CONTAINERS = (list, tuple, dict)
 
 
 def _walk(prefix: str, value: Any) -> Iterator[tuple[str, Module]]:
@@ -50,6 +55,26 @@ def _walk(prefix: str, value: Any) -> Iterator[tuple[str, Module]]:
     elif type(value) is dict:
         for key, item in value.items():
             yield from _walk(f"{prefix}.{key}", item)
+
+
+class _LazySlot:
+    """Class-level fallback for the name of a lazy parameter.
+
+    A non-data descriptor: the instance ``__dict__`` wins once the parameter has a
+    value, so reading it costs nothing extra; before that, reading it lands here
+    and raises a clear error instead of a bare AttributeError.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        handle = obj.__dict__.get("_params", {}).get(self.name)
+        if handle is not None and not handle.materialized:
+            raise handle._uninitialized()
+        raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{self.name}'")
 
 
 class Module:
@@ -109,24 +134,28 @@ class Module:
         return self._first_call(args, kwargs)
 
     def _first_call(self, args: tuple, kwargs: dict) -> Any:
-        try:
-            if self._adapter is None:
-                first = args[0] if args else None
-                kind = _backend.adapter_of(first) if first is not None else None
-                if kind is None or kind.NAME == "numpy":
-                    self._bind(_backend.resolve(None), None)
-                else:
-                    self._bind(kind, kind.device_of(first))
-            if args and type(args[0]) is _ndarray:
-                args = self._adopt_numpy(args)
-            if not self._built:
-                with self._adapter.no_grad():
-                    self.build(*args, **kwargs)
-                self.__dict__["_built"] = True
-            self.__dict__["_ready"] = True
-        except Exception as err:
-            _diagnose.explain(self, err, args)
-            raise
+        # One binding/building at a time: threads sharing a fresh lazy model would
+        # otherwise bind it twice or read half-made parameters. The fast path takes no lock.
+        with _FIRST_CALL_LOCK:
+            if not self._ready:  # another thread may have finished it meanwhile
+                try:
+                    if self._adapter is None:
+                        first = args[0] if args else None
+                        kind = _backend.adapter_of(first) if first is not None else None
+                        if kind is None or kind.NAME == "numpy":
+                            self._bind(_backend.resolve(None), None)
+                        else:
+                            self._bind(kind, kind.device_of(first))
+                    if args and type(args[0]) is _ndarray:
+                        args = self._adopt_numpy(args)
+                    if not self._built:
+                        with self._adapter.no_grad():
+                            self.build(*args, **kwargs)
+                        self.__dict__["_built"] = True
+                    self.__dict__["_ready"] = True
+                except Exception as err:
+                    _diagnose.explain(self, err, args)
+                    raise
         return self(*args, **kwargs)
 
     def _adopt_numpy(self, args: tuple) -> tuple:
@@ -190,17 +219,9 @@ class Module:
         self._unregister(name)
         object.__delattr__(self, name)
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup failed. A property whose body raised
-        # AttributeError lands here too: run it again so its real error shows.
-        for klass in type(self).__mro__:
-            attr = klass.__dict__.get(name)
-            if attr is not None and hasattr(attr, "__get__"):
-                return attr.__get__(self, type(self))
-        handle = self.__dict__.get("_params", {}).get(name)
-        if handle is not None:
-            raise handle._uninitialized()
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+    # No __getattr__ on purpose: a class with one loses CPython's specialised attribute
+    # reads (about 15 ns on every `self.weight`), and it would hide the real error of a
+    # property that raises AttributeError. Lazy parameters use _LazySlot instead.
 
     def _register(self, name: str, handle: Parameter) -> None:
         d = self.__dict__
@@ -216,6 +237,8 @@ class Module:
             d[name] = handle.current()
         else:
             d.pop(name, None)
+            if not hasattr(type(self), name):
+                setattr(type(self), name, _LazySlot(name))
 
     def _unregister(self, name: str) -> None:
         handle = self.__dict__["_params"].pop(name, None)
@@ -292,12 +315,23 @@ class Module:
     # -- traversal --------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """Direct submodules with their names, in assignment order, each once."""
+        return iter(self._children())
+
+    def _children(self) -> list[tuple[str, Module]]:
+        # A list, not a generator: traversal runs on every value_and_grad call.
+        found: list[tuple[str, Module]] = []
         seen: set[int] = set()
         for name, value in self.__dict__.items():
-            for child_name, child in _walk(name, value):
-                if id(child) not in seen:
-                    seen.add(id(child))
-                    yield child_name, child
+            if isinstance(value, Module):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    found.append((name, value))
+            elif type(value) in _CONTAINERS and name != "_params" and name[:4] != "_pm_":
+                for child_name, child in _walk(name, value):
+                    if id(child) not in seen:
+                        seen.add(id(child))
+                        found.append((child_name, child))
+        return found
 
     def children(self) -> Iterator[Module]:
         """Direct submodules, in assignment order."""
@@ -308,12 +342,15 @@ class Module:
                       ) -> Iterator[tuple[str, Module]]:
         """This module and every submodule, with dotted paths; a shared one appears once."""
         memo = set() if memo is None else memo
-        if id(self) in memo:
-            return
-        memo.add(id(self))
-        yield prefix, self
-        for name, child in self.named_children():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+        stack = [(prefix, self)]
+        while stack:  # depth-first, children in order: the order PyTorch's recursion gives
+            path, module = stack.pop()
+            if id(module) in memo:
+                continue
+            memo.add(id(module))
+            yield path, module
+            stack.extend((f"{path}.{name}" if path else name, child)
+                         for name, child in reversed(module._children()))
 
     def modules(self) -> Iterator[Module]:
         """This module and every submodule, each once."""

@@ -26,6 +26,7 @@ def pytest_addoption(parser: Any) -> None:
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "backends(*names): run this test only on these "
                                        "polymod backends")
+    _chosen(config)  # a bad --backends is a usage error before collection
 
 
 def _chosen(config: Any) -> list[str]:
