@@ -68,7 +68,7 @@ def from_numpy(array: np.ndarray, device: Any = None) -> Any:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    return np.array(x.asnumpy())
+    return x.asnumpy()  # already a fresh copy
 
 
 def dtype_of(x: Any) -> np.dtype:
@@ -83,11 +83,24 @@ def device_of(x: Any) -> Any:
     return None if x.ctx.device_type == "cpu" else x.ctx
 
 
+def _adopt(array: np.ndarray, device: Any) -> Any:
+    """An ndarray over ``array``'s own memory (the core hands over arrays it owns)."""
+    if device is not None or not array.flags.c_contiguous or array.dtype.kind not in "fiu":
+        return from_numpy(array, device)
+    return mx.nd.from_numpy(array, zero_copy=True).as_np_ndarray()
+
+
 def create_parameter(array: np.ndarray, name: str, trainable: bool, device: Any) -> tuple:
     param = gluon.Parameter(name, shape=array.shape, dtype=array.dtype,
                             grad_req="write" if trainable else "null")
-    param._init_impl(from_numpy(array, device), [_context(device)])
-    return param, param.data()
+    # Parameter._init_impl would copy the data once more (copyto): set it up directly.
+    ctx = _context(device)
+    param._ctx_list = [ctx]
+    param._ctx_map = [[], []]
+    param._ctx_map[ctx.device_typeid & 1] = [None] * ctx.device_id + [0]
+    param._data = [_adopt(array, device)]
+    param._init_grad()
+    return param, param._data[0]
 
 
 def create_constant(array: np.ndarray, device: Any) -> Any:

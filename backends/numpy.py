@@ -40,12 +40,11 @@ def device_of(x: Any) -> None:
 
 
 def create_parameter(array: np.ndarray, name: str, trainable: bool, device: Any) -> tuple:
-    value = np.array(array, copy=True)
-    return value, value
+    return array, array
 
 
 def create_constant(array: np.ndarray, device: Any) -> np.ndarray:
-    return np.array(array, copy=True)
+    return array
 
 
 def assign(target: np.ndarray, value: Any) -> None:
@@ -220,7 +219,7 @@ def stop_gradient(x: Any) -> Any:
 
 # -- layers: buffers, convolution, pooling, dropout, activations, losses --------------------
 def create_buffer(array: np.ndarray, device: Any) -> np.ndarray:
-    return np.array(array, copy=True)
+    return array
 
 
 def _windows(xp: Any, kernel: tuple, stride: tuple, dilation: tuple) -> Any:

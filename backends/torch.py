@@ -40,12 +40,12 @@ def device_of(x: torch.Tensor) -> Any:
 
 
 def create_parameter(array: np.ndarray, name: str, trainable: bool, device: Any) -> tuple:
-    param = torch.nn.Parameter(from_numpy(array.copy(), device), requires_grad=trainable)
+    param = torch.nn.Parameter(from_numpy(array, device), requires_grad=trainable)
     return param, param
 
 
 def create_constant(array: np.ndarray, device: Any) -> torch.Tensor:
-    return from_numpy(array.copy(), device)
+    return from_numpy(array, device)
 
 
 def assign(target: torch.Tensor, value: Any) -> None:
@@ -289,7 +289,7 @@ def stop_gradient(x: torch.Tensor) -> torch.Tensor:
 
 # -- layers: buffers, convolution, pooling, dropout, activations, losses --------------------
 def create_buffer(array: np.ndarray, device: Any) -> torch.Tensor:
-    return from_numpy(array.copy(), device)
+    return from_numpy(array, device)
 
 
 _CONV = {1: F.conv1d, 2: F.conv2d}

@@ -10,7 +10,7 @@ Example:
     (2, 10)
 """
 
-from . import init, nn, ops, optim, testing
+from . import init, nn, ops, optim
 from .autograd import no_grad, value_and_grad
 from .backend import available_backends, backend_of, get_backend, set_backend, use_backend
 from .errors import (
@@ -31,6 +31,15 @@ from .random import rand, randn, seed
 from .tensor import asarray, ones, to_numpy, zeros
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # PEP 562: `pm.testing` loads on first use (import time budget)
+    if name == "testing":
+        from . import testing
+
+        return testing
+    raise AttributeError(f"module 'polymod' has no attribute {name!r}")
+
 
 __all__ = [
     "Module", "Parameter", "Constant", "Buffer", "constant",

@@ -23,10 +23,8 @@ import json
 import math
 import os
 import re
-import socket
 import stat
 import struct
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +77,8 @@ def save(net: Module, path: str | os.PathLike) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     _remove_orphans(folder)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".polymod-{os.getpid()}@{_host()}-", suffix=".tmp",
                                dir=folder)
     try:
@@ -97,6 +97,8 @@ def save(net: Module, path: str | os.PathLike) -> None:
 
 
 def _host() -> str:
+    import socket
+
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 
 

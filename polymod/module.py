@@ -185,6 +185,7 @@ class Module:
     # -- registration ---------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
+        d.pop("_pm_children", None)
         if "_params" not in d:
             raise StateError(f"{type(self).__name__}.__init__ must call super().__init__() "
                              f"before assigning attributes (received {name!r}).")
@@ -216,6 +217,7 @@ class Module:
         d[name] = value
 
     def __delattr__(self, name: str) -> None:
+        self.__dict__.pop("_pm_children", None)
         self._unregister(name)
         object.__delattr__(self, name)
 
@@ -246,6 +248,7 @@ class Module:
             handle._owners[:] = [(o, n) for o, n in handle._owners if o is not self or n != name]
 
     def _adopt_child(self, name: str, child: Module, store: bool = True) -> None:
+        self.__dict__.pop("_pm_children", None)
         if child is self or any(m is self for m in child.modules()):
             raise StateError(f"Assigning {type(child).__name__} to {name!r} of "
                              f"{type(self).__name__} would make a cycle: the module contains "
@@ -284,6 +287,7 @@ class Module:
             raise BackendTypeError(f"add_module expects a polymod Module; received "
                                    f"{type(module).__qualname__}.")
         if module is None:
+            self.__dict__.pop("_pm_children", None)
             self.__dict__[name] = None
             return
         self._adopt_child(name, module)
@@ -318,19 +322,30 @@ class Module:
         return iter(self._children())
 
     def _children(self) -> list[tuple[str, Module]]:
-        # A list, not a generator: traversal runs on every value_and_grad call.
+        # Traversal runs on every value_and_grad and optimizer step, so the list is cached
+        # until an attribute changes (__setattr__, __delattr__, add_module and the
+        # containers drop it). Not for a module holding a list, tuple or dict: a plain
+        # `self.layers.append(m)` changes its children without telling anyone.
+        d = self.__dict__
+        cached = d.get("_pm_children")
+        if cached is not None:
+            return cached
         found: list[tuple[str, Module]] = []
         seen: set[int] = set()
-        for name, value in self.__dict__.items():
+        cacheable = True
+        for name, value in d.items():
             if isinstance(value, Module):
                 if id(value) not in seen:
                     seen.add(id(value))
                     found.append((name, value))
             elif type(value) in _CONTAINERS and name != "_params" and name[:4] != "_pm_":
+                cacheable = False
                 for child_name, child in _walk(name, value):
                     if id(child) not in seen:
                         seen.add(id(child))
                         found.append((child_name, child))
+        if cacheable:
+            d["_pm_children"] = found
         return found
 
     def children(self) -> Iterator[Module]:
@@ -513,6 +528,7 @@ class Module:
             d.update({k: copy_value(v) for k, v in module.__dict__.items()
                       if k not in module._params and k != "_params"})
             d.update(_params={}, _adapter=None, _device=None, _ready=False)
+            d.pop("_pm_children", None)
             for name, handle in module._params.items():
                 if id(handle) not in memo:
                     memo[id(handle)] = handle.unbound_copy()

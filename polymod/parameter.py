@@ -68,6 +68,7 @@ class Parameter:
         self._shape: tuple[int, ...] | None = None
         self._owners: list[tuple[Any, str]] = []
         self._device: Any = None
+        self._owned = False  # whether _data is referenced only by this handle (see bind)
         self.path: str | None = None  # dotted name in the model that bound it
         # True while the values are the ones drawn by the default scheme, so that
         # Module.initialize(init=...) may replace them (Gluon's deferred-init habit).
@@ -158,7 +159,10 @@ class Parameter:
         self._device = device
         self.path = path or self.name
         if self._data is not None:
-            self._create_native(adapter, self._data, device)
+            # The adapter takes the array it is given as its own storage where it can
+            # (no copy): give it a copy unless nothing outside this handle has seen it.
+            array = self._data if self._owned else self._data.copy()
+            self._create_native(adapter, array, device)
             self._data = None
             self._publish()
 
@@ -190,6 +194,7 @@ class Parameter:
         twin.native = twin.value = twin.adapter = None
         twin._owners = []
         twin._data = self.numpy() if self.materialized else None
+        twin._owned = True  # a fresh copy nobody else holds: binding may keep it as storage
         return twin
 
     # -- reading and writing -------------------------------------------------------------

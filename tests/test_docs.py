@@ -25,6 +25,7 @@ import importlib
 import importlib.util
 import io
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -35,15 +36,14 @@ from pathlib import Path
 
 import pytest
 
+import polymod
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-PUBLIC_MODULES = [
-    "polymod", "polymod.module", "polymod.parameter", "polymod.backend", "polymod.tensor",
-    "polymod.random", "polymod.init", "polymod.ops", "polymod.autograd", "polymod.optim",
-    "polymod.io", "polymod.native", "polymod.compare", "polymod.errors", "polymod.nn",
-    "polymod.nn.linear", "polymod.nn.activation", "polymod.nn.container", "polymod.testing",
-    "polymod.testing.agree", "polymod.examples.chapter",
-]
+# Every module of the package, found rather than listed, so a new one is not forgotten.
+PUBLIC_MODULES = ["polymod"] + sorted(
+    info.name for info in pkgutil.walk_packages(polymod.__path__, "polymod.")
+    if info.name not in ("polymod.__main__",))
 
 NATIVE_TABS = {"PyTorch", "MXNet Gluon", "Keras"}
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})\s*(?P<info>[^`]*)$")

@@ -532,3 +532,45 @@ def test_default_init_matches_pytorch_bounds():
     bound = 1 / np.sqrt(64)  # kaiming_uniform(a=sqrt(5)) and the bias bound are both 1/sqrt(fan_in)
     assert np.abs(sd["weight"]).max() <= bound and np.abs(sd["weight"]).max() > 0.9 * bound
     assert np.abs(sd["bias"]).max() <= bound
+
+
+def test_binding_never_aliases_numpy_the_user_has_seen(backend):
+    """Adapters keep the arrays they are given: the core must copy those a user could hold."""
+    layer = pm.nn.Linear(3, 2)
+    before = layer.weight  # NumPy, seen by the user before binding
+    snapshot = before.copy()
+    layer.to(backend)
+    pm.init.zeros_(layer.weight)
+    np.testing.assert_array_equal(before, snapshot)
+    moved = layer.to("numpy" if backend != "numpy" else "torch")
+    pm.init.ones_(moved.weight)
+    np.testing.assert_array_equal(pm.to_numpy(layer.weight), np.zeros((2, 3), np.float32))
+
+
+def test_children_cache_follows_every_change():
+    """Traversal is cached per module; every way of changing the children must show."""
+    net = pm.Module()
+    net.a = nn.Linear(2, 2)
+    assert [n for n, _ in net.named_parameters()] == ["a.weight", "a.bias"]
+    net.b = nn.Linear(2, 2)
+    net.add_module("c", nn.Linear(2, 2))
+    assert [n for n, _ in net.named_children()] == ["a", "b", "c"]
+    del net.b
+    net.add_module("c", None)
+    assert [n for n, _ in net.named_children()] == ["a"]
+    net.layers = []  # a plain list: not cached, so appends show
+    list(net.named_children())
+    net.layers.append(nn.Linear(2, 2))
+    assert [n for n, _ in net.named_children()] == ["a", "layers.0"]
+    seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    list(seq.named_modules())
+    seq.insert(0, nn.Identity())
+    del seq[2]
+    assert [type(m).__name__ for m in seq.children()] == ["Identity", "Linear"]
+    d = nn.ModuleDict({"x": nn.ReLU()})
+    list(d.named_children())
+    d["y"] = nn.Tanh()
+    del d["x"]
+    assert [n for n, _ in d.named_children()] == ["y"]
+    copy = net.to("numpy").to("torch")
+    assert [n for n, _ in copy.named_children()] == ["a", "layers.0"]

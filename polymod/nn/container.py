@@ -41,6 +41,7 @@ class ModuleList(Module):
         d = self.__dict__
         for key in [k for k in d if k.isdigit()]:
             del d[key]
+        d.pop("_pm_children", None)
         d["_pm_items"] = []
         for module in items:
             self.append(module)
@@ -200,6 +201,7 @@ class ModuleDict(Module):
     def __delitem__(self, key: str) -> None:
         self._pm_keys.remove(key)
         del self.__dict__[key]
+        self.__dict__.pop("_pm_children", None)
 
     def __contains__(self, key: object) -> bool:
         return key in self._pm_keys
