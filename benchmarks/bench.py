@@ -21,6 +21,15 @@ The ratio is polymod / min(native, ops); for Gluon only the ops count (its fused
 relu turns NaN into 0, which polymod must not do; see DESIGN.md). Budgets:
 forward at batch 2 <= 1.15, forward+backward at batch 2 <= 1.10, batch 1024 <= 1.05.
 
+Convolution (part ``conv``): the book's LeNet from ``polymod.examples.vision`` against
+the same LeNet written natively in each framework, NCHW (``torch.nn.Sequential``,
+``keras.Sequential`` of channels_first ``Conv2D``/``AveragePooling2D``, Gluon
+``nn.Sequential`` of ``Conv2D``/``AvgPool2D``/``Dense``) with the same weights, checked
+to agree, forward and forward+backward at batch 2 and 64; ratio = polymod / native (no
+bare-ops reference, no budget). For Keras also one conv layer: polymod's ``Conv2d``
+(NCHW forward, NHWC gradient ops behind transposes) vs ``Conv2D`` channels_first vs
+``Conv2D`` channels_last on input already in NHWC: the cost of the layout conversions.
+
 Also: Keras 3 on its torch backend (a subprocess), ``import polymod`` time over
 ``import numpy``, moving a large model between backends (``.to`` and
 save/load) against a plain memory copy, and the graph modes on the native twins
@@ -531,6 +540,220 @@ def format_row(r: dict) -> str:
             f"{r['ratio']:>6.3f} {r['budget']:>6.2f}  {r['status']}")
 
 
+# -- convolution: LeNet vs a hand-written native LeNet -------------------------------------------
+CONV_BATCHES = (2, 64)
+LENET_INPUT = (1, 28, 28)
+
+
+def polymod_lenet(backend: str, seed: int = 0) -> Any:
+    import polymod as pm
+    from polymod.examples import vision
+
+    pm.seed(seed)
+    net = vision.LeNet()
+    net(pm.rand(2, *LENET_INPUT, backend=backend))  # binds and materialises the lazy layers
+    return net
+
+
+class ConvSuite:
+    """polymod's LeNet (``polymod.examples.vision``) and the same LeNet written natively in
+    one framework (NCHW, same weights); checked to compute the same numbers."""
+
+    def __init__(self, framework: str):
+        self.framework = framework
+        self.net = polymod_lenet(framework)
+        self.sd = {k: np.asarray(v) for k, v in self.net.state_dict().items()}
+        getattr(self, f"_setup_{framework}")()
+        self._check_same_function()
+
+    def _check_same_function(self) -> None:
+        import polymod as pm
+
+        X = self.to_input(np.random.default_rng(1).random((2, *LENET_INPUT), dtype=np.float32))
+        ref = pm.to_numpy(self.net(X))
+        got = pm.to_numpy(self.native(X))
+        if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-4, atol=1e-5):
+            raise AssertionError(f"{self.framework} LeNet: native output differs from "
+                                 f"polymod's (max abs diff {np.abs(got - ref).max():.3g})")
+
+    def _setup_torch(self) -> None:
+        import torch
+        from torch import nn
+
+        native = nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
+            nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
+            nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.Flatten(),
+            nn.Linear(400, 120), nn.Sigmoid(),
+            nn.Linear(120, 84), nn.Sigmoid(),
+            nn.Linear(84, 10))
+        native.load_state_dict({k.removeprefix("net."): torch.tensor(v)
+                                for k, v in self.sd.items()})
+        self.native, self.to_input = native, torch.from_numpy
+
+    def _setup_keras(self) -> None:
+        import keras
+        import tensorflow as tf
+
+        L = keras.layers
+        cf = "channels_first"
+        native = keras.Sequential([
+            keras.Input((*LENET_INPUT,)),
+            L.Conv2D(6, 5, padding="same", activation="sigmoid", data_format=cf),
+            L.AveragePooling2D(2, 2, data_format=cf),
+            L.Conv2D(16, 5, activation="sigmoid", data_format=cf),
+            L.AveragePooling2D(2, 2, data_format=cf),
+            L.Flatten(),  # channels_last (default) flattens NCHW in C order, as torch does
+            L.Dense(120, activation="sigmoid"), L.Dense(84, activation="sigmoid"),
+            L.Dense(10)])
+        sd = self.sd
+        weights = []
+        for k in ("0", "3"):  # (out, in, kh, kw) -> (kh, kw, in, out)
+            weights += [sd[f"net.{k}.weight"].transpose(2, 3, 1, 0), sd[f"net.{k}.bias"]]
+        for k in ("7", "9", "11"):
+            weights += [sd[f"net.{k}.weight"].T, sd[f"net.{k}.bias"]]
+        native.set_weights(weights)
+        self.native, self.to_input = native, tf.convert_to_tensor
+        self.native_params = native.trainable_variables
+
+    def _setup_gluon(self) -> None:
+        import mxnet as mx
+        from mxnet import np as mnp
+        from mxnet.gluon import nn
+
+        native = nn.Sequential()
+        native.add(nn.Conv2D(6, kernel_size=5, padding=2, in_channels=1),
+                   nn.Activation("sigmoid"), nn.AvgPool2D(pool_size=2, strides=2),
+                   nn.Conv2D(16, kernel_size=5, in_channels=6), nn.Activation("sigmoid"),
+                   nn.AvgPool2D(pool_size=2, strides=2),
+                   nn.Dense(120, in_units=400), nn.Activation("sigmoid"),  # flattens NCHW
+                   nn.Dense(84, in_units=120), nn.Activation("sigmoid"),
+                   nn.Dense(10, in_units=84))
+        native.initialize()
+        layers = {"0": native[0], "3": native[3], "7": native[6], "9": native[8],
+                  "11": native[10]}
+        for k, layer in layers.items():
+            layer.weight.set_data(mnp.array(self.sd[f"net.{k}.weight"]))
+            layer.bias.set_data(mnp.array(self.sd[f"net.{k}.bias"]))
+        for p in native.collect_params().values():
+            p.grad_req = "write"
+        self.native = native
+        self.to_input = lambda a: mnp.array(a, ctx=mx.cpu())
+
+    def candidates(self, mode: str, batch: int) -> dict[str, Callable[[], Any]]:
+        X = self.to_input(np.random.default_rng(1).random((batch, *LENET_INPUT),
+                                                          dtype=np.float32))
+        fns = {"native": self.native, "polymod": self.net}
+        return _step_candidates(self.framework, fns, X, mode, {
+            "native": getattr(self, "native_params", None),
+            "polymod": [p.native for p in self.net.parameters()]})
+
+
+def _step_candidates(fw: str, fns: dict[str, Callable[[Any], Any]], X: Any, mode: str,
+                     tape_params: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    """A call (``fwd``) or a call and its backward pass (``fwd+bwd``) of each fn on X."""
+    if mode == "fwd":
+        if fw == "gluon":
+            return {k: (lambda f=f: f(X).wait_to_read()) for k, f in fns.items()}
+        return {k: (lambda f=f: f(X)) for k, f in fns.items()}
+    if fw == "torch":
+        return {k: (lambda f=f: f(X).sum().backward()) for k, f in fns.items()}
+    if fw == "keras":
+        import tensorflow as tf
+
+        def tape_step(f, ps):
+            def step():
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_sum(f(X))
+                return tape.gradient(loss, ps)
+            return step
+
+        return {k: tape_step(f, tape_params[k]) for k, f in fns.items()}
+    import mxnet as mx
+    from mxnet import autograd
+
+    def record_step(f):
+        def step():
+            with autograd.record():
+                loss = f(X).sum()
+            loss.backward()
+            mx.nd.waitall()
+        return step
+
+    return {k: record_step(f) for k, f in fns.items()}
+
+
+def keras_conv_layout(batches: tuple[int, ...], rounds: int, target_s: float,
+                      max_calls: int) -> list[dict]:
+    """One conv layer (LeNet's second: 6 -> 16 channels, 5x5, on 14x14) on Keras/TensorFlow:
+    polymod's ``Conv2d`` (NCHW forward, NHWC gradient ops behind transposes) vs Keras
+    ``Conv2D`` channels_first vs Keras ``Conv2D`` channels_last on input already in NHWC."""
+    import keras
+    import tensorflow as tf
+
+    import polymod as pm
+
+    pm.seed(0)
+    layer = pm.nn.Conv2d(6, 16, kernel_size=5).to("keras")
+    w = np.asarray(layer.weight.numpy()).transpose(2, 3, 1, 0)
+    b = np.asarray(layer.bias.numpy())
+    cf = keras.layers.Conv2D(16, 5, data_format="channels_first")
+    cl = keras.layers.Conv2D(16, 5, data_format="channels_last")
+    cf.build((None, 6, 14, 14))
+    cl.build((None, 14, 14, 6))
+    cf.set_weights([w, b])
+    cl.set_weights([w, b])
+    rows = []
+    for batch in batches:
+        x = np.random.default_rng(1).random((batch, 6, 14, 14), dtype=np.float32)
+        X, X_nhwc = tf.convert_to_tensor(x), tf.convert_to_tensor(x.transpose(0, 2, 3, 1))
+        ref = pm.to_numpy(layer(X))
+        for got in (cf(X).numpy(), cl(X_nhwc).numpy().transpose(0, 3, 1, 2)):
+            if not np.allclose(got, ref, rtol=1e-4, atol=1e-5):
+                raise AssertionError("keras conv layer: outputs differ from polymod's")
+        params = {"polymod": [p.native for p in layer.parameters()],
+                  "channels_first": cf.trainable_variables,
+                  "channels_last": cl.trainable_variables}
+        for mode in ("fwd", "fwd+bwd"):
+            cands = _step_candidates("keras", {"polymod": layer, "channels_first": cf}, X,
+                                     mode, params)
+            cands.update(_step_candidates("keras", {"channels_last": cl}, X_nhwc, mode, params))
+            t = compare(cands, rounds, target_s, max_calls)
+            rows.append({"layer": "Conv2d(6, 16, 5) on 14x14", "mode": f"{mode} b{batch}",
+                         "us_polymod": round(t["polymod"], 2),
+                         "us_keras_channels_first": round(t["channels_first"], 2),
+                         "us_keras_channels_last_nhwc_input": round(t["channels_last"], 2),
+                         "ratio_vs_channels_first": round(t["polymod"] / t["channels_first"], 3),
+                         "ratio_vs_channels_last": round(t["polymod"] / t["channels_last"], 3)})
+    return rows
+
+
+def run_conv(frameworks: list[str], batches: tuple[int, ...], rounds: int, target_s: float,
+             max_calls: int, log: Callable[[str], None]) -> list[dict]:
+    rows = []
+    for fw in frameworks:
+        suite = ConvSuite(fw)
+        for mode in ("fwd", "fwd+bwd"):
+            for batch in batches:
+                label = f"{mode} b{batch}"
+                times = compare(suite.candidates(mode, batch), rounds, target_s, max_calls)
+                row = {"model": "LeNet", "backend": fw, "mode": label, "polymod_call": "polymod",
+                       "us_native": round(times["native"], 2), "us_ops": None,
+                       "us_polymod": round(times["polymod"], 2), "reference": "native",
+                       "ratio": round(times["polymod"] / times["native"], 3)}
+                rows.append(row)
+                log(format_conv_row(row))
+    return rows
+
+
+def format_conv_row(r: dict) -> str:
+    return (f"{r['model']:<15} {r['backend']:<6} {r['mode']:<14} {r['polymod_call']:<18} "
+            f"{r['us_native']:>10.1f} {'-':>9} {r['us_polymod']:>10.1f} {r['ratio']:>6.3f} "
+            f"{'-':>6}  -")
+
+
 # -- Keras 3 on torch (the peer), in a subprocess ----------------------------------------------
 KERAS_TORCH_SCRIPT = r"""
 import json, os, sys, time
@@ -804,7 +1027,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--skip", default="",
-                        help="comma-separated parts to skip: keras-torch,import,transfer,graph")
+                        help="comma-separated parts to skip: conv,keras-torch,import,transfer,"
+                        "graph")
     args = parser.parse_args(argv)
     import polymod as pm
 
@@ -835,6 +1059,21 @@ def main(argv: list[str] | None = None) -> int:
     result["rows"] = run_matrix(frameworks, models, [2, 1024], rounds, target_s, max_calls, log)
     over = [r for r in result["rows"] if r["status"] == "OVER"]
     log(f"{len(result['rows']) - len(over)} PASS, {len(over)} OVER")
+
+    if "conv" not in skip and frameworks:
+        log("\nconvolution: LeNet (polymod.examples.vision) vs the same LeNet written natively "
+            "(NCHW, same weights; ratio = polymod / native, no budget):")
+        log(HEADER)
+        result["conv"] = run_conv(frameworks, CONV_BATCHES, rounds, target_s, max_calls, log)
+        if "keras" in frameworks:
+            log("\nkeras, one conv layer: polymod Conv2d (NCHW) vs keras Conv2D channels_first "
+                "vs channels_last on NHWC input:")
+            result["conv_layout_keras"] = keras_conv_layout(CONV_BATCHES, rounds, target_s, max_calls)
+            for r in result["conv_layout_keras"]:
+                log(f"  {r['mode']:<14} polymod {r['us_polymod']:>9.1f} µs   channels_first "
+                    f"{r['us_keras_channels_first']:>9.1f} µs   channels_last (NHWC input) "
+                    f"{r['us_keras_channels_last_nhwc_input']:>9.1f} µs   ratio "
+                    f"{r['ratio_vs_channels_first']:.2f} / {r['ratio_vs_channels_last']:.2f}")
 
     if "keras-torch" not in skip and ("torch" in installed and "keras" in installed):
         log("\nKeras 3 with KERAS_BACKEND=torch (subprocess), sequential_mlp:")

@@ -508,35 +508,9 @@ class Module:
 
     def unbound_copy(self: T) -> T:
         """A deep copy whose values are NumPy again (bound to no backend)."""
-        memo: dict[int, Any] = {}
+        from .copying import unbound_copy
 
-        def copy_value(value: Any) -> Any:
-            if isinstance(value, Module):
-                return copy_module(value)
-            if type(value) in (list, tuple):
-                return type(value)(copy_value(v) for v in value)
-            if type(value) is dict:
-                return {k: copy_value(v) for k, v in value.items()}
-            return value
-
-        def copy_module(module: Module) -> Module:
-            if id(module) in memo:
-                return memo[id(module)]
-            twin = object.__new__(type(module))
-            memo[id(module)] = twin
-            d = twin.__dict__
-            d.update({k: copy_value(v) for k, v in module.__dict__.items()
-                      if k not in module._params and k != "_params"})
-            d.update(_params={}, _adapter=None, _device=None, _ready=False)
-            d.pop("_pm_children", None)
-            for name, handle in module._params.items():
-                if id(handle) not in memo:
-                    memo[id(handle)] = handle.unbound_copy()
-                twin._register(name, memo[id(handle)])
-            twin._on_copy()
-            return twin
-
-        return copy_module(self)  # type: ignore[return-value]
+        return unbound_copy(self)
 
     def _on_copy(self) -> None:
         """Hook for layers holding caches that must not be shared with a copy."""

@@ -41,6 +41,22 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
     backward = {r["polymod_call"] for r in rows if r["mode"].startswith("fwd+bwd")}
     assert backward == {"polymod", "pm.value_and_grad"}
 
+    conv = data["conv"]  # LeNet vs the native LeNet of each framework (no budget)
+    assert {(r["model"], r["backend"], r["mode"]) for r in conv} == {
+        ("LeNet", fw, f"{mode} b{batch}") for fw in FRAMEWORKS for mode in ("fwd", "fwd+bwd")
+        for batch in (2, 64)}
+    for r in conv:
+        assert r["us_native"] > 0 and r["us_polymod"] > 0 and r["ratio"] > 0, r
+        assert r["reference"] == "native" and r["us_ops"] is None
+    if "keras" in FRAMEWORKS:
+        layout = data["conv_layout_keras"]
+        assert {r["mode"] for r in layout} == {f"{mode} b{batch}" for mode in ("fwd", "fwd+bwd")
+                                               for batch in (2, 64)}
+        for r in layout:
+            for key in ("us_polymod", "us_keras_channels_first",
+                        "us_keras_channels_last_nhwc_input"):
+                assert r[key] > 0, r
+
     assert data["import"]["frameworks_loaded"] == []  # the subprocess asserts it too
     assert data["import"]["import_polymod_over_numpy_ms"] > 0
     transfer = data["transfer"]

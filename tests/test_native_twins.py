@@ -282,3 +282,15 @@ def test_gluon_hybridize_says_it_cannot(backend):
         twin.hybridize()
     twin.hybridize(False)  # turning it off is fine
     assert_same_numbers(twin(X), y)
+
+
+@pytest.mark.backends("torch")
+def test_copy_of_a_hooked_model_does_not_route_to_the_original(backend):
+    net, X, _ = _net(backend)
+    seen = []
+    pm.native(net).get_submodule("net.0").register_forward_hook(lambda *a: seen.append(1))
+    copy = net.to("keras")
+    copy(pm.asarray(pm.to_numpy(X), backend="keras"))
+    assert seen == []  # the hook belongs to the torch original only
+    net(X)
+    assert seen == [1]
