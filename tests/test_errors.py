@@ -273,3 +273,19 @@ def test_nan_propagates_the_same_way(backend):
     x = np.array([[np.nan, 1.0, 2.0], [0.0, 1.0, 2.0]], np.float32)
     out = pm.to_numpy(net(pm.asarray(x)))
     assert np.isnan(out[0]).all() and not np.isnan(out[1]).any()
+
+
+def test_keras_backend_other_than_tensorflow_is_a_clear_error():
+    import subprocess
+    import sys
+
+    code = ("import polymod as pm\n"
+            "try:\n"
+            "    pm.rand(2, backend='keras')\n"
+            "except pm.BackendUnavailableError as err:\n"
+            "    print(err)\n")
+    env = {**__import__("os").environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert "KERAS_BACKEND='jax'" in result.stdout, result.stderr[-2000:]
+    assert "Unset KERAS_BACKEND" in result.stdout
