@@ -23,7 +23,8 @@ from .parameter import Buffer, Constant, Parameter
 
 T = TypeVar("T", bound="Module")
 _ndarray = np.ndarray
-_FIRST_CALL_LOCK = threading.RLock()  # re-entrant: a first call runs its children's
+# Re-entrant: a model's first call runs its children's first calls inside it.
+_FIRST_CALL_LOCK = threading.RLock()
 _FOREIGN_MODULES = {"torch": "torch.nn.Module", "keras": "Keras layer",
                     "tensorflow": "Keras layer", "tf_keras": "Keras layer",
                     "mxnet": "Gluon block"}
@@ -42,7 +43,7 @@ _CONTAINERS = (list, tuple, dict)
 def _walk(prefix: str, value: Any) -> Iterator[tuple[str, Module]]:
     """Modules inside (nested) lists, tuples and dicts, named like PyTorch containers.
 
-    Attributes named ``_pm_*`` are polymod's own caches (e.g. Sequential's tuple of
+    Attributes named ``_pm_*`` are polymod's own caches (e.g. Sequential's list of
     layers) and are not walked.
     """
     if prefix.startswith("_pm_"):
@@ -55,6 +56,12 @@ def _walk(prefix: str, value: Any) -> Iterator[tuple[str, Module]]:
     elif type(value) is dict:
         for key, item in value.items():
             yield from _walk(f"{prefix}.{key}", item)
+
+
+def _mutable(value: Any) -> bool:
+    """Whether a container can change in place (a list or dict, also inside a tuple)."""
+    kind = type(value)
+    return kind is list or kind is dict or (kind is tuple and any(_mutable(v) for v in value))
 
 
 class _LazySlot:
@@ -211,7 +218,7 @@ class Module:
             self._adopt_child(name, value)
         elif type(value).__module__.partition(".")[0] in _FOREIGN_MODULES:
             self._refuse_foreign(name, value)
-        elif type(value) in (list, tuple, dict):
+        elif type(value) in _CONTAINERS:
             for _, child in _walk(name, value):
                 self._adopt_child(name, child, store=False)
         d[name] = value
@@ -324,7 +331,7 @@ class Module:
     def _children(self) -> list[tuple[str, Module]]:
         # Traversal runs on every value_and_grad and optimizer step, so the list is cached
         # until an attribute changes (__setattr__, __delattr__, add_module and the
-        # containers drop it). Not for a module holding a list, tuple or dict: a plain
+        # containers drop it). Not for a module holding a list or dict: a plain
         # `self.layers.append(m)` changes its children without telling anyone.
         d = self.__dict__
         cached = d.get("_pm_children")
@@ -339,7 +346,7 @@ class Module:
                     seen.add(id(value))
                     found.append((name, value))
             elif type(value) in _CONTAINERS and name != "_params" and name[:4] != "_pm_":
-                cacheable = False
+                cacheable = cacheable and not _mutable(value)
                 for child_name, child in _walk(name, value):
                     if id(child) not in seen:
                         seen.add(id(child))
