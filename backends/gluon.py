@@ -8,6 +8,7 @@ Tensors are ``mx.np.ndarray`` (NumPy mode is switched on). Parameters are
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Any
 
 import numpy as np
@@ -144,10 +145,23 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
 
 
 # -- ops ------------------------------------------------------------------------------------
+_out_features: dict[int, int] = {}  # id(weight) -> rows, dropped when the weight dies
+
+
+def _rows(weight: Any) -> int:
+    # Each .shape is a call into MXNet (~0.8 us, a tenth of a small layer's overhead):
+    # a weight's shape never changes, so read it once.
+    rows = _out_features.get(id(weight))
+    if rows is None:
+        rows = _out_features[id(weight)] = weight.shape[0]
+        weakref.finalize(weight, _out_features.pop, id(weight), None)
+    return rows
+
+
 def linear(x: Any, weight: Any, bias: Any) -> Any:
-    # Hot path: each .shape is a call into MXNet (~0.8 us) and each keyword one more string
-    # it parses per call, so read the shapes once and pass no_bias only when it is True.
-    out_features = weight.shape[0]
+    # Hot path: each keyword is one more string MXNet parses per call, so pass no_bias
+    # only when it is True.
+    out_features = _rows(weight)
     if not out_features or 0 in x.shape:  # MXNet fails (asynchronously for an empty
         # batch) on zero-size operands; torch and TF give zeros (plus the bias)
         out = mnp.zeros(x.shape[:-1] + (out_features,), dtype=x.dtype, ctx=x.ctx)

@@ -41,7 +41,6 @@ def unbound_copy(root: T) -> T:
             if id(handle) not in memo:
                 memo[id(handle)] = handle.unbound_copy()
             twin._register(name, memo[id(handle)])
-        twin._on_copy()
         return twin
 
     return copy_module(root)  # type: ignore[return-value]

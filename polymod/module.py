@@ -519,9 +519,6 @@ class Module:
 
         return unbound_copy(self)
 
-    def _on_copy(self) -> None:
-        """Hook for layers holding caches that must not be shared with a copy."""
-
     # -- modes and initialisation ----------------------------------------------------------
     def train(self: T, mode: bool = True) -> T:
         """Sets training mode on this module and every submodule (PyTorch habit)."""
