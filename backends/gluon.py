@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from polymod.backend import empty_batch_safe as _empty_batch_guard
+
 # mxnet 1.9.1 still uses NumPy aliases removed in NumPy 1.24. Look in __dict__:
 # hasattr(np, "str") itself warns on NumPy 1.26.
 for _alias, _builtin in {"bool": bool, "int": int, "float": float, "complex": complex,
@@ -175,8 +177,9 @@ def linear(x: Any, weight: Any, bias: Any) -> Any:
 relu = npx.relu  # not npx.activation: its fused relu turns NaN into 0
 def sigmoid(x: Any) -> Any:
     # The fused activation is ~4x faster than npx.sigmoid on large inputs and, unlike the
-    # fused relu, keeps NaN (checked in tests/test_backend_api.py's NaN tests).
-    return npx.activation(x, act_type="sigmoid")
+    # fused relu, keeps NaN (checked in tests/test_backend_api.py's NaN tests); but it
+    # fails, asynchronously, on an empty array.
+    return npx.activation(x, act_type="sigmoid") if x.size else npx.sigmoid(x)
 
 tanh = mnp.tanh
 matmul = mnp.matmul
@@ -213,11 +216,24 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
     return _nan_rows(x, npx.log_softmax(x, axis=axis), axis)
 
 
+def _reduce_empty(fn: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    # MXNet's sum/mean kernels fail (asynchronously) on zero-size input: the result of
+    # reducing nothing is known without them (0 for a sum, NaN for a mean, as in torch).
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = fn(np.zeros(x.shape, x.dtype), axis=_axes(axis), keepdims=keepdims)
+    return mnp.array(np.asarray(out, x.dtype), dtype=x.dtype, ctx=x.ctx)
+
+
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if not x.size:
+        return _reduce_empty(np.sum, x, axis, keepdims)
     return mnp.sum(x, axis=_axes(axis), keepdims=keepdims)
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if not x.size:
+        return _reduce_empty(np.mean, x, axis, keepdims)
     return mnp.mean(x, axis=_axes(axis), keepdims=keepdims)
 
 
@@ -350,6 +366,12 @@ def create_buffer(array: np.ndarray, device: Any) -> Any:
     return from_numpy(array, device)
 
 
+_empty_batch_safe = _empty_batch_guard(  # a [:0] slice would still trip MXNet: fresh arrays
+    lambda x: mnp.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype, ctx=x.ctx),
+    lambda out: mnp.zeros((0,) + tuple(out.shape[1:]), dtype=out.dtype, ctx=out.ctx))
+
+
+@_empty_batch_safe
 def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation: tuple,
          groups: int) -> Any:
     """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""
@@ -364,6 +386,7 @@ def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation
                            layout="NCW" if len(stride) == 1 else "NCHW")
 
 
+@_empty_batch_safe
 def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
     y = npx.pooling(x, kernel=kernel, stride=stride, pad=padding, pool_type="max")
     # MXNet's max pool skips NaN; PyTorch's keeps it: put it back
@@ -372,6 +395,7 @@ def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
     return mnp.where(nan > 0, mnp.full(y.shape, np.nan, dtype=y.dtype, ctx=y.ctx), y)
 
 
+@_empty_batch_safe
 def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
     return npx.pooling(x, kernel=kernel, stride=stride, pad=padding, pool_type="avg",
                        count_include_pad=True)

@@ -27,6 +27,8 @@ if _requested != "tensorflow":
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from polymod.backend import empty_batch_safe as _empty_batch_guard  # noqa: E402
+
 NAME = "keras"
 TENSOR_TYPES = (tf.Tensor, tf.Variable, keras.Variable)
 
@@ -364,6 +366,8 @@ def _conv2d(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, grou
     return run(x, w)
 
 
+@_empty_batch_guard(lambda x: tf.zeros((1,) + tuple(x.shape[1:]), x.dtype),
+                  lambda out: tf.zeros((0,) + tuple(out.shape[1:]), out.dtype))
 def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation: tuple,
          groups: int) -> Any:
     """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""

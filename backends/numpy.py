@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -126,6 +127,11 @@ ones_like = np.ones_like
 
 
 def _reduce(fn: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    if not x.size and fn is np.mean:  # NaN, as torch and TF give, without NumPy's warning
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = fn(x, axis=axis, keepdims=keepdims)
+        return np.asarray(out, dtype=x.dtype)
     out = fn(x, axis=axis, keepdims=keepdims)
     return np.asarray(out, dtype=x.dtype) if np.isscalar(out) or out.ndim == 0 else out
 

@@ -9,12 +9,13 @@ resolved once (einops' ``_type2backend`` idea) and cached.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -177,6 +178,29 @@ def use_backend(name: str) -> Iterator[str]:
         yield name
     finally:
         stack.pop()
+
+
+def empty_batch_safe(make_batch_of_one: Callable[[Any], Any],
+                     make_empty: Callable[[Any], Any]) -> Callable:
+    """Decorator for an adapter op its framework cannot run on an empty batch.
+
+    MXNet fails asynchronously (much later, anywhere) and TensorFlow's BiasAdd refuses,
+    where torch and NumPy return an empty result. The guarded op runs on a batch of
+    one zero sample (``make_batch_of_one(x)``) to learn the output's shape and dtype,
+    and returns ``make_empty(that output)``: an empty batch of the same kind. Nothing
+    flows back from it, so every gradient is zero, as for an empty batch in torch.
+    """
+
+    def decorate(op: Callable) -> Callable:
+        @functools.wraps(op)
+        def guarded(x: Any, *args: Any) -> Any:
+            if x.shape[0] == 0:
+                return make_empty(op(make_batch_of_one(x), *args))
+            return op(x, *args)
+
+        return guarded
+
+    return decorate
 
 
 def resolve(backend: str | None) -> ModuleType:

@@ -10,6 +10,7 @@ weight is (out, in)).
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -52,6 +53,10 @@ def _reset_polymod_state():
     yield
     _b._process_default = before
     pm.init.set_scheme("torch")
+    if "mxnet" in sys.modules:
+        # MXNet reports some failures asynchronously, at the next sync point: make that
+        # point the end of the test that caused them, not some later test (or exit).
+        sys.modules["mxnet"].nd.waitall()
 
 
 # ---------------------------------------------------------------------------------------
