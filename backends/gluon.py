@@ -122,6 +122,11 @@ def set_trainable(native: Any, flag: bool) -> None:
     native.grad_req = "write" if flag else "null"
 
 
+def is_trainable(native: Any, stored: bool) -> bool:
+    """The framework's own flag (a user may freeze with ``grad_req = 'null'``)."""
+    return native.grad_req != "null"
+
+
 # -- autograd --------------------------------------------------------------------------------
 def no_grad() -> Any:
     return autograd.pause()
@@ -277,10 +282,11 @@ def flatten(x: Any, start_dim: int) -> Any:
 class PolymodBlock(gluon.Block):
     """A Gluon ``Block`` over a polymod model's own parameters.
 
-    ``collect_params()`` (neutral names) and ``gluon.Trainer`` work; the training
-    flag of ``autograd.record(train_mode=...)`` governs the polymod model while it
-    runs. ``hybridize()`` raises: MXNet 1.9 compiles only ``hybrid_forward(F, ...)``
-    code, and polymod modules are written with native operators.
+    ``collect_params()`` (neutral names), ``gluon.Trainer``, ``save_parameters`` /
+    ``load_parameters`` and ``initialize(force_reinit=True)`` work on the model's own
+    storage; the training flag of ``autograd.record(train_mode=...)`` governs the
+    polymod model while it runs. ``hybridize()`` and ``cast()`` raise: MXNet 1.9
+    compiles only ``hybrid_forward(F, ...)`` code, and polymod models keep their dtype.
     """
 
     def __init__(self, module: Any):
@@ -288,6 +294,30 @@ class PolymodBlock(gluon.Block):
         self.polymod_module = module
         for name, handle in module._named_handles(("parameter",)):
             self._params._params[name] = handle.native
+            self._reg_params[name] = handle.native  # where save/load_parameters look
+
+    def _follow_gluon(self) -> None:
+        # Gluon's initialize/load may give a Parameter a new data array: the polymod
+        # model must read that array from now on.
+        for _, handle in self.polymod_module._named_handles(("parameter",)):
+            data = handle.native.data()
+            if data is not handle.value:
+                handle.replace_value(data)
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        self._follow_gluon()
+
+    def load_parameters(self, *args: Any, **kwargs: Any) -> None:
+        super().load_parameters(*args, **kwargs)
+        self._follow_gluon()
+
+    def cast(self, dtype: Any) -> None:
+        from polymod.errors import StateError
+
+        raise StateError(f"Cannot cast the Gluon twin of a polymod model to {dtype}: the "
+                         f"polymod model keeps its dtype (float32). Build the model in the "
+                         f"dtype you need instead.")
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         module = self.polymod_module
@@ -317,7 +347,17 @@ def export_weights(source: Any) -> list[np.ndarray]:
     return [to_numpy(p.data()) for p in source.collect_params().values()]
 
 
+def _check_classes(target: Any, classes: int) -> None:
+    # npx.pick clips a class index out of range: a silently wrong loss where torch, TF
+    # and NumPy raise. Checking costs one sync per loss; a wrong number costs more.
+    if target.size and (float(target.min()) < 0 or float(target.max()) >= classes):
+        raise IndexError(f"Target class index out of bounds: expected 0 <= target < "
+                         f"{classes}; received values in [{int(target.min())}, "
+                         f"{int(target.max())}].")
+
+
 def cross_entropy(logits: Any, target: Any) -> Any:
+    _check_classes(target, logits.shape[-1])
     return -mnp.mean(npx.pick(log_softmax(logits, -1), target, axis=-1))
 
 
@@ -420,6 +460,7 @@ def bce_with_logits(x: Any, y: Any) -> Any:
 
 
 def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
+    _check_classes(target, logits.shape[1])
     return -npx.pick(log_softmax(logits, 1), target, axis=1)
 
 

@@ -89,6 +89,11 @@ def set_trainable(native: Any, flag: bool) -> None:
     native.trainable = flag
 
 
+def is_trainable(native: Any, stored: bool) -> bool:
+    """The framework's own flag (a user may freeze with ``variable.trainable = False``)."""
+    return bool(native.trainable)
+
+
 # -- autograd --------------------------------------------------------------------------------
 def no_grad() -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()  # TensorFlow records only inside a GradientTape

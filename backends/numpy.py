@@ -57,6 +57,10 @@ def set_trainable(native: Any, flag: bool) -> None:
     pass
 
 
+def is_trainable(native: Any, stored: bool) -> bool:
+    return stored  # NumPy arrays carry no such flag
+
+
 # -- autograd --------------------------------------------------------------------------------
 def no_grad() -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()

@@ -50,14 +50,19 @@ def create_constant(array: np.ndarray, device: Any) -> torch.Tensor:
 
 def assign(target: torch.Tensor, value: Any) -> None:
     """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place."""
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, np.ndarray):  # not ascontiguousarray: it makes 0-d arrays 1-d
+        value = torch.from_numpy(np.array(value, copy=False, order="C"))
     with torch.no_grad():
         target.copy_(value)
 
 
 def set_trainable(native: torch.Tensor, flag: bool) -> None:
     native.requires_grad_(flag)
+
+
+def is_trainable(native: torch.Tensor, stored: bool) -> bool:
+    """The framework's own flag (a user may freeze with ``requires_grad_(False)``)."""
+    return native.requires_grad
 
 
 # -- autograd --------------------------------------------------------------------------------

@@ -35,9 +35,9 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):  # PEP 562: `pm.testing` loads on first use (import time budget)
     if name == "testing":
-        from . import testing
+        import importlib  # not `from . import testing`: that asks this __getattr__ again
 
-        return testing
+        return importlib.import_module(f"{__name__}.testing")
     raise AttributeError(f"module 'polymod' has no attribute {name!r}")
 
 

@@ -139,13 +139,21 @@ class FanInUniform(Initializer):
 
 
 class WeightsOnly(Initializer):
-    """Applies ``init`` to weights (2 or more dimensions) and zeros to biases (Gluon habit)."""
+    """Gluon's ``initialize(init=...)``: ``init`` for weights (2 or more dimensions); a 1-D
+    parameter keeps its own constant initializer (BatchNorm's ones) or gets zeros (biases).
+    """
 
     def __init__(self, init: Initializer):
         self.init = init
 
+    def resolve(self, shape: Shape, own: Initializer | None) -> Initializer:
+        """The initializer for one parameter whose own initializer is ``own``."""
+        if len(shape) >= 2:
+            return self.init
+        return own if isinstance(own, Constant) else Zeros()
+
     def __call__(self, shape: Shape) -> np.ndarray:
-        return self.init(shape) if len(shape) >= 2 else np.zeros(tuple(shape))
+        return self.resolve(shape, None)(shape)
 
 
 _BY_NAME = {"zeros": Zeros, "ones": Ones, "normal": Normal, "uniform": Uniform,

@@ -58,6 +58,17 @@ def _walk(prefix: str, value: Any) -> Iterator[tuple[str, Module]]:
             yield from _walk(f"{prefix}.{key}", item)
 
 
+def _first_tensor(values: Any) -> Any:
+    """The first value that is a tensor of some backend (a keyword-only first call)."""
+    for value in values:
+        try:
+            _backend.adapter_of(value)
+            return value
+        except BackendTypeError:
+            continue
+    return None
+
+
 def _mutable(value: Any) -> bool:
     """Whether a container can change in place (a list or dict, also inside a tuple)."""
     kind = type(value)
@@ -147,7 +158,7 @@ class Module:
             if not self._ready:  # another thread may have finished it meanwhile
                 try:
                     if self._adapter is None:
-                        first = args[0] if args else None
+                        first = args[0] if args else _first_tensor(kwargs.values())
                         kind = _backend.adapter_of(first) if first is not None else None
                         if kind is None or kind.NAME == "numpy":
                             self._bind(_backend.resolve(None), None)
@@ -539,8 +550,9 @@ class Module:
     def initialize(self: T, *inputs: Any, init: Any = None, force_reinit: bool = False) -> T:
         """Gluon habit: sets initial values, and with ``inputs``, materialises lazy shapes.
 
-        ``init`` applies to weights (parameters of 2 or more dimensions); 1-D parameters
-        (biases) are set to zeros, as Gluon's ``Dense`` does. It replaces values drawn by
+        ``init`` applies to weights (parameters of 2 or more dimensions); a 1-D parameter
+        keeps its own constant initializer (BatchNorm's and LayerNorm's scale: ones) or is
+        set to zeros (biases), as Gluon does. It replaces values drawn by
         the default scheme; with ``force_reinit=True`` it replaces every value. Lazy
         parameters get ``init`` when their shape becomes known. With no arguments it
         only checks what is known (always accepted).
@@ -561,7 +573,7 @@ class Module:
                 if not handle.materialized:
                     handle.init = chosen
                 elif force_reinit or handle.default_init:
-                    handle.assign(chosen(handle.shape))
+                    handle.assign(chosen.resolve(handle.shape, handle.made_with)(handle.shape))
         if inputs:
             adapter = self._adapter or _backend.adapter_of(inputs[0])
             with adapter.no_grad():

@@ -73,6 +73,7 @@ class Parameter:
         # True while the values are the ones drawn by the default scheme, so that
         # Module.initialize(init=...) may replace them (Gluon's deferred-init habit).
         self.default_init = False
+        self.made_with: Any = None  # the initializer that drew the values, if any
         if data is not None:
             if shape is not None:
                 raise ValueError("Give a Parameter either data or shape, not both.")
@@ -104,7 +105,14 @@ class Parameter:
 
     @property
     def trainable(self) -> bool:
-        """Whether gradients and optimizers update this parameter (settable to freeze it)."""
+        """Whether gradients and optimizers update this parameter (settable to freeze it).
+
+        Once bound, the framework's own flag is the truth, so freezing with its API
+        (``requires_grad_(False)``, ``variable.trainable = False``, ``grad_req =
+        'null'``) is honoured too.
+        """
+        if self.adapter is not None and self.kind == "parameter":
+            return self.adapter.is_trainable(self.native, self._trainable)
         return self._trainable
 
     @trainable.setter
@@ -125,7 +133,11 @@ class Parameter:
                 raise ShapeError(f"Parameter {self.name!r} already has shape {self._shape}; "
                                  f"received a request for shape {shape}.")
             return
-        init = self.init or _init.get(default) or _init.default_weight()
+        default = _init.get(default)
+        init = self.init or default or _init.default_weight()
+        if isinstance(init, _init.WeightsOnly):  # Module.initialize(init=...) on a lazy one
+            init = init.resolve(shape, default)
+        self.made_with = init
         self.default_init = getattr(init, "is_default", False)
         self._set_data(np.asarray(init(shape)).astype(self.dtype, copy=False))
 
@@ -174,6 +186,15 @@ class Parameter:
             self.native = self.value = adapter.create_buffer(array, device)
         else:
             self.native = self.value = adapter.create_constant(array, device)
+
+    def replace_value(self, value: Any) -> None:
+        """Points the handle (and its modules' attributes) at a new native tensor.
+
+        For a framework that replaced a parameter's storage itself (Gluon's
+        ``initialize(force_reinit=True)``, ``load_parameters``).
+        """
+        self.value = value
+        self._publish()
 
     def _publish(self) -> None:
         current = self.current()

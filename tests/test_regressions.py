@@ -1,0 +1,118 @@
+"""Bugs found by review and fuzzing, each pinned by the smallest test that showed it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import polymod as pm
+from polymod import nn
+
+
+def test_pm_testing_loads_outside_pytest():
+    """`pm.testing` is loaded lazily; outside pytest nothing had imported it first."""
+    code = "import polymod as pm; print(pm.testing.assert_close.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.strip() == "assert_close", result.stderr[-2000:]
+
+
+@pytest.mark.backends("torch", "keras", "gluon", "numpy")
+def test_load_state_dict_with_zero_dim_buffers(backend):
+    """BatchNorm's num_batches_tracked is 0-d: writing it must keep it 0-d (torch)."""
+    net = nn.Sequential(nn.Linear(5, 2), nn.BatchNorm1d(2))
+    net(pm.rand(3, 5))
+    state = net.state_dict()
+    state["1.num_batches_tracked"] = np.array(7, np.int64)
+    net.load_state_dict(state)
+    assert int(net.state_dict()["1.num_batches_tracked"]) == 7
+    scalar = pm.Parameter(np.array(1.5, np.float32))
+    holder = pm.Module()
+    holder.s = scalar
+    holder.to(backend)
+    pm.init.constant_(scalar, 2.0)
+    assert float(scalar.numpy()) == 2.0 and scalar.numpy().shape == ()
+
+
+def test_initialize_with_init_keeps_norm_scales():
+    """Gluon habit: init applies to weights; BatchNorm/LayerNorm scales keep their ones."""
+    for make in (lambda: nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.LayerNorm(3)),
+                 lambda: nn.Sequential(nn.LazyLinear(3), nn.LazyBatchNorm1d(), nn.LayerNorm(3))):
+        net = make()
+        net.initialize(init=pm.init.Normal(0.01), force_reinit=True)
+        net(pm.rand(5, 4, backend="numpy"))
+        sd = net.state_dict()
+        assert (sd["1.weight"] == 1).all() and (sd["2.weight"] == 1).all()
+        assert (sd["0.bias"] == 0).all() and sd["0.weight"].std() < 0.05
+
+
+@pytest.mark.backends("torch", "keras", "gluon")
+def test_first_call_with_keyword_only_input_binds_to_its_backend(backend):
+    class KW(pm.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.LazyLinear(2)
+
+        def forward(self, x=None, scale=1.0):
+            return self.layer(x) * scale
+
+    out = KW()(scale=2.0, x=pm.rand(3, 4))
+    assert pm.backend_of(out) == backend
+
+
+@pytest.mark.backends("gluon")
+def test_gluon_twin_save_load_and_reinitialize_use_the_model_storage(backend, tmp_path):
+    import mxnet as mx
+
+    pm.seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    X = pm.rand(2, 4)
+    before = pm.to_numpy(net(X))
+    twin = pm.native(net)
+    path = str(tmp_path / "g.params")
+    twin.save_parameters(path)
+    assert sorted(mx.nd.load(path)) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    twin.initialize(mx.init.Zero(), force_reinit=True)
+    assert not pm.to_numpy(net(X)).any() and not net.state_dict()["0.weight"].any()
+    twin.load_parameters(path)
+    np.testing.assert_array_equal(pm.to_numpy(net(X)), before)
+    np.testing.assert_array_equal(pm.to_numpy(twin(X)), before)
+    with pytest.raises(pm.StateError, match="keeps its dtype"):
+        twin.cast("float16")
+
+
+@pytest.mark.backends("torch", "keras", "gluon")
+def test_freezing_with_the_framework_api_is_honoured(backend):
+    from polymod import ops
+
+    pm.seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    X = pm.rand(2, 3)
+    net(X)
+    native = dict(net.named_parameters())["0.weight"].native
+    if backend == "torch":
+        native.requires_grad_(False)
+    elif backend == "keras":
+        native.trainable = False
+    else:
+        native.grad_req = "null"
+    assert not dict(net.named_parameters())["0.weight"].trainable
+    _, grads = pm.value_and_grad(lambda m, X: ops.sum(m(X)))(net, X)
+    assert "0.weight" not in grads and "0.bias" in grads
+    before = net.state_dict()["0.weight"]
+    pm.optim.SGD(net, lr=0.1).step(grads)
+    np.testing.assert_array_equal(net.state_dict()["0.weight"], before)
+
+
+def test_cross_entropy_with_an_out_of_range_class_fails_everywhere(backend):
+    from polymod import ops
+
+    logits = pm.ones(2, 3)
+    with pytest.raises(Exception) as info:
+        pm.to_numpy(ops.cross_entropy(logits, pm.asarray(np.array([0, 5]))))
+    assert not isinstance(info.value, AssertionError)
+    fine = ops.cross_entropy(logits, pm.asarray(np.array([0, 2])))
+    np.testing.assert_allclose(float(pm.to_numpy(fine)), np.log(3), rtol=2e-5)  # float32
