@@ -30,12 +30,12 @@ class UsageError(Exception):
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in parts):
         raise UsageError(f"--input-shape expects comma-separated positive integers including "
-                         f"the batch dimension, e.g. 2,20; received {text!r}.") from None
-    if not shape or any(n < 0 for n in shape):
+                         f"the batch dimension, e.g. 2,20; received {text!r}.")
+    shape = tuple(int(part) for part in parts)
+    if any(n < 1 for n in shape):
         raise UsageError(f"--input-shape expects comma-separated positive integers including "
                          f"the batch dimension, e.g. 2,20; received {text!r}.")
     return shape
@@ -87,6 +87,21 @@ def _load_factory(target: str) -> Callable[[], Any]:
     return factory
 
 
+def _checked(factory: Callable[[], Any], target: str) -> Callable[[], Any]:
+    """The factory, after checking once that it makes a polymod Module."""
+    from .module import Module
+
+    try:
+        made = factory()
+    except Exception as err:
+        raise UsageError(f"{target!r} failed when called with no arguments: "
+                         f"{type(err).__name__}: {err}") from None
+    if not isinstance(made, Module):
+        raise UsageError(f"{target!r} returned a {type(made).__qualname__}; expected a "
+                         f"zero-argument factory returning a polymod Module.")
+    return factory
+
+
 def _fmt(value: Any, spec: str = ".2e") -> str:
     if value is None:
         return "-"
@@ -118,8 +133,11 @@ def _compare(args: argparse.Namespace) -> int:
     from .examples import chapter
 
     backends = _parse_backends(args.backends)
+    for flag in ("rtol", "atol"):
+        if getattr(args, flag) < 0:
+            raise UsageError(f"--{flag} must be >= 0; received {getattr(args, flag)}.")
     if args.target:
-        targets = {args.target: _load_factory(args.target)}
+        targets = {args.target: _checked(_load_factory(args.target), args.target)}
         shape = _parse_shape(args.input_shape or "2,20")
     else:
         targets = dict(chapter.LISTINGS)

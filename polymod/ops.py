@@ -33,14 +33,26 @@ def _of(x: Any) -> Any:
 
 
 def _dispatch(*args: Any) -> tuple[Any, tuple]:
-    """The adapter of the first tensor argument, and the arguments.
+    """The adapter of the first framework tensor argument, and the arguments.
 
-    With only Python scalars, the first becomes a tensor of the default backend, so
-    the result is that backend's native tensor (float32 for a float, as ``pm.asarray``).
+    NumPy arrays are data: next to a framework tensor they go to its backend, so
+    ``where(numpy_mask, torch_x, torch_y)`` stays a torch op (and in its autograd
+    graph). With only Python scalars, the first becomes a tensor of the default
+    backend, so the result is that backend's native tensor (float32 for a float, as
+    ``pm.asarray``).
     """
+    found = None
     for x in args:
         if not isinstance(x, (int, float, bool)):
-            return _of(x), args
+            adapter = _of(x)
+            if adapter.NAME != "numpy":
+                found = adapter
+                break
+            found = found or adapter
+    if found is not None:
+        if found.NAME == "numpy":
+            return found, args
+        return found, tuple(found.from_numpy(x) if type(x) is np.ndarray else x for x in args)
     adapter = _backend.resolve(None)
     first = args[0]
     array = np.asarray(first, np.float32) if type(first) is float else np.asarray(first)

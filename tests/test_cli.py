@@ -95,6 +95,12 @@ def test_compare_exits_1_on_disagreement(tmp_path) -> None:
     (["just_a_module"], "Expected MODULE:FACTORY"),
     (["--input-shape", "2,abc"], "--input-shape expects"),
     (["--backends", "theano"], "Unknown backend 'theano'"),
+    (["--input-shape", "4,x"], "--input-shape expects"),
+    (["--input-shape", "4,0"], "--input-shape expects"),
+    (["--rtol", "-1"], "--rtol must be >= 0"),
+    (["polymod.examples.chapter:INPUT_SHAPE"], "not a callable factory"),
+    (["polymod.ops:zeros_like"], "failed when called with no arguments"),
+    (["polymod.examples.datasets:load_digits"], "expected a zero-argument factory returning a polymod Module"),
 ])
 def test_compare_usage_errors_exit_2(args: list[str], message: str) -> None:
     result = run_cli("compare", *args)

@@ -116,3 +116,13 @@ def test_cross_entropy_with_an_out_of_range_class_fails_everywhere(backend):
     assert not isinstance(info.value, AssertionError)
     fine = ops.cross_entropy(logits, pm.asarray(np.array([0, 2])))
     np.testing.assert_allclose(float(pm.to_numpy(fine)), np.log(3), rtol=2e-5)  # float32
+
+
+@pytest.mark.backends("torch", "keras", "gluon")
+def test_numpy_arguments_next_to_a_framework_tensor_join_its_backend(backend):
+    from polymod import ops
+
+    x = pm.rand(3)
+    mask = np.array([True, False, True])
+    assert pm.backend_of(ops.where(mask, x, pm.zeros(3))) == backend
+    assert pm.backend_of(ops.add(np.ones(3, np.float32), x)) == backend
