@@ -20,6 +20,7 @@ from . import backend as _backend
 from . import diagnose as _diagnose
 from .errors import BackendTypeError, PolymodError, StateError
 from .parameter import Buffer, Constant, Parameter
+from .slots import LazySlot, first_tensor, mutable
 
 T = TypeVar("T", bound="Module")
 _ndarray = np.ndarray
@@ -56,43 +57,6 @@ def _walk(prefix: str, value: Any) -> Iterator[tuple[str, Module]]:
     elif type(value) is dict:
         for key, item in value.items():
             yield from _walk(f"{prefix}.{key}", item)
-
-
-def _first_tensor(values: Any) -> Any:
-    """The first value that is a tensor of some backend (a keyword-only first call)."""
-    for value in values:
-        try:
-            _backend.adapter_of(value)
-            return value
-        except BackendTypeError:
-            continue
-    return None
-
-
-def _mutable(value: Any) -> bool:
-    """Whether a container can change in place (a list or dict, also inside a tuple)."""
-    kind = type(value)
-    return kind is list or kind is dict or (kind is tuple and any(_mutable(v) for v in value))
-
-
-class _LazySlot:
-    """Class-level fallback for the name of a lazy parameter.
-
-    A non-data descriptor: the instance ``__dict__`` wins once the parameter has a
-    value, so reading it costs nothing extra; before that, reading it lands here
-    and raises a clear error instead of a bare AttributeError.
-    """
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __get__(self, obj: Any, owner: type) -> Any:
-        if obj is None:
-            return self
-        handle = obj.__dict__.get("_params", {}).get(self.name)
-        if handle is not None and not handle.materialized:
-            raise handle._uninitialized()
-        raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{self.name}'")
 
 
 class Module:
@@ -158,7 +122,7 @@ class Module:
             if not self._ready:  # another thread may have finished it meanwhile
                 try:
                     if self._adapter is None:
-                        first = args[0] if args else _first_tensor(kwargs.values())
+                        first = args[0] if args else first_tensor(kwargs.values())
                         kind = _backend.adapter_of(first) if first is not None else None
                         if kind is None or kind.NAME == "numpy":
                             self._bind(_backend.resolve(None), None)
@@ -241,7 +205,7 @@ class Module:
 
     # No __getattr__ on purpose: a class with one loses CPython's specialised attribute
     # reads (about 15 ns on every `self.weight`), and it would hide the real error of a
-    # property that raises AttributeError. Lazy parameters use _LazySlot instead.
+    # property that raises AttributeError. Lazy parameters use slots.LazySlot instead.
 
     def _register(self, name: str, handle: Parameter) -> None:
         d = self.__dict__
@@ -258,7 +222,7 @@ class Module:
         else:
             d.pop(name, None)
             if not hasattr(type(self), name):
-                setattr(type(self), name, _LazySlot(name))
+                setattr(type(self), name, LazySlot(name))
 
     def _unregister(self, name: str) -> None:
         handle = self.__dict__["_params"].pop(name, None)
@@ -357,7 +321,7 @@ class Module:
                     seen.add(id(value))
                     found.append((name, value))
             elif type(value) in _CONTAINERS and name != "_params" and name[:4] != "_pm_":
-                cacheable = cacheable and not _mutable(value)
+                cacheable = cacheable and not mutable(value)
                 for child_name, child in _walk(name, value):
                     if id(child) not in seen:
                         seen.add(id(child))
@@ -523,6 +487,23 @@ class Module:
 
     def _on_bind(self, adapter: Any) -> None:
         """Hook for layers that cache backend functions at binding time."""
+
+    def __deepcopy__(self: T, memo: dict) -> T:
+        """``copy.deepcopy(net)``: an independent copy on the same backend (PyTorch habit,
+        e.g. for a target network or an EMA of the weights)."""
+        twin = self.unbound_copy()
+        return twin if self._adapter is None else twin._bind(self._adapter, self._device)
+
+    def __getstate__(self) -> dict:
+        if self._adapter is not None:
+            raise StateError(
+                f"Cannot pickle {type(self).__name__}: it is bound to {self._adapter.NAME!r} "
+                f"and holds that framework's tensors. Save the weights with pm.save(net, "
+                f"path) (or net.state_dict()), or pickle net.unbound_copy().")
+        return self.__dict__
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
 
     def unbound_copy(self: T) -> T:
         """A deep copy whose values are NumPy again (bound to no backend)."""

@@ -126,3 +126,22 @@ def test_numpy_arguments_next_to_a_framework_tensor_join_its_backend(backend):
     mask = np.array([True, False, True])
     assert pm.backend_of(ops.where(mask, x, pm.zeros(3))) == backend
     assert pm.backend_of(ops.add(np.ones(3, np.float32), x)) == backend
+
+
+def test_deepcopy_gives_an_independent_model_on_the_same_backend(backend):
+    import copy
+    import pickle
+
+    pm.seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    X = pm.rand(2, 3)
+    y = pm.to_numpy(net(X))
+    twin = copy.deepcopy(net)
+    assert twin.backend == net.backend == backend
+    np.testing.assert_array_equal(pm.to_numpy(twin(X)), y)
+    pm.init.zeros_(twin[0].weight)
+    np.testing.assert_array_equal(pm.to_numpy(net(X)), y)  # the original is untouched
+    with pytest.raises(pm.StateError, match="pm.save"):
+        pickle.dumps(net)
+    unbound = pickle.loads(pickle.dumps(nn.Sequential(nn.Linear(3, 4))))
+    assert [n for n, _ in unbound.named_parameters()] == ["0.weight", "0.bias"]
