@@ -146,7 +146,8 @@ class WeightsOnly(Initializer):
     def __init__(self, init: Initializer):
         self.init = init
 
-    def resolve(self, shape: Shape, own: Initializer | None) -> Initializer:
+    def resolve(self, shape: Shape, own: Initializer | None,
+                fan_in: int | None = None) -> Initializer:
         """The initializer for one parameter whose own initializer is ``own``."""
         if len(shape) >= 2:
             return self.init
@@ -154,6 +155,34 @@ class WeightsOnly(Initializer):
 
     def __call__(self, shape: Shape) -> np.ndarray:
         return self.resolve(shape, None)(shape)
+
+
+class Scheme(WeightsOnly):
+    """A framework's default initialisation by name, for ``initialize(init='keras')``.
+
+    ``'torch'``: kaiming-uniform (a=sqrt(5)) weights, U(+-1/sqrt(fan_in)) biases;
+    ``'keras'``: glorot-uniform weights, zero biases; ``'gluon'``: U(+-0.07) weights,
+    zero biases. Other 1-D parameters keep their own constant (BatchNorm's ones).
+    """
+
+    def __init__(self, name: str):
+        if name not in SCHEMES:
+            raise ValueError(f"Unknown init scheme {name!r}; expected one of {SCHEMES}.")
+        self.name = name
+        super().__init__({"torch": KaimingUniform(math.sqrt(5)), "keras": XavierUniform(),
+                          "gluon": Uniform(0.07)}[name])
+
+    def resolve(self, shape: Shape, own: Initializer | None,
+                fan_in: int | None = None) -> Initializer:
+        if len(shape) < 2 and self.name == "torch" and not isinstance(own, Constant):
+            if isinstance(own, FanInUniform):
+                return own
+            if fan_in:
+                return FanInUniform(fan_in)
+        return super().resolve(shape, own, fan_in)
+
+    def __repr__(self) -> str:
+        return f"Scheme({self.name!r})"
 
 
 _BY_NAME = {"zeros": Zeros, "ones": Ones, "normal": Normal, "uniform": Uniform,
@@ -169,10 +198,12 @@ def get(init: Initializer | str | None) -> Initializer | None:
         return init
     if isinstance(init, str) and init.lower() in _BY_NAME:
         return _BY_NAME[init.lower()]()
+    if isinstance(init, str) and init.lower() in SCHEMES:
+        return Scheme(init.lower())
     if callable(init):
         return init  # a user callable shape -> array
     raise ValueError(f"Unknown initializer {init!r}; expected an Initializer, a callable "
-                     f"shape -> array, or one of {sorted(_BY_NAME)}.")
+                     f"shape -> array, one of {sorted(_BY_NAME)}, or a scheme {SCHEMES}.")
 
 
 def set_scheme(name: str) -> None:

@@ -533,7 +533,8 @@ class Module:
 
         ``init`` applies to weights (parameters of 2 or more dimensions); a 1-D parameter
         keeps its own constant initializer (BatchNorm's and LayerNorm's scale: ones) or is
-        set to zeros (biases), as Gluon does. It replaces values drawn by
+        set to zeros (biases), as Gluon does. ``init`` may also name a framework's
+        default scheme, ``'torch'``, ``'keras'`` or ``'gluon'`` (see ``pm.init.Scheme``). It replaces values drawn by
         the default scheme; with ``force_reinit=True`` it replaces every value. Lazy
         parameters get ``init`` when their shape becomes known. With no arguments it
         only checks what is known (always accepted).
@@ -549,12 +550,21 @@ class Module:
 
         chosen = _init.get(init)
         if chosen is not None:
-            chosen = _init.WeightsOnly(chosen)
-            for _, handle in self.named_parameters():
-                if not handle.materialized:
-                    handle.init = chosen
-                elif force_reinit or handle.default_init:
-                    handle.assign(chosen.resolve(handle.shape, handle.made_with)(handle.shape))
+            rule = chosen if isinstance(chosen, _init.WeightsOnly) else _init.WeightsOnly(chosen)
+            for _, module in self.named_modules():
+                params = module.__dict__["_params"]
+                weight = params.get("weight")
+                fan_in = (_init.fans(weight.shape)[0] if weight is not None
+                          and weight.materialized and len(weight.shape) >= 2 else None)
+                for name, handle in params.items():
+                    if handle.kind != "parameter":
+                        continue
+                    if not handle.materialized:
+                        handle.init = rule
+                    elif force_reinit or handle.default_init:
+                        own = handle.made_with
+                        fill = rule.resolve(handle.shape, own, fan_in if name == "bias" else None)
+                        handle.assign(fill(handle.shape))
         if inputs:
             adapter = self._adapter or _backend.adapter_of(inputs[0])
             with adapter.no_grad():

@@ -136,7 +136,8 @@ class Parameter:
         default = _init.get(default)
         init = self.init or default or _init.default_weight()
         if isinstance(init, _init.WeightsOnly):  # Module.initialize(init=...) on a lazy one
-            init = init.resolve(shape, default)
+            fan_in = getattr(default, "fan_in", None)  # a bias's default knows its fan-in
+            init = init.resolve(shape, default, fan_in)
         self.made_with = init
         self.default_init = getattr(init, "is_default", False)
         self._set_data(np.asarray(init(shape)).astype(self.dtype, copy=False))

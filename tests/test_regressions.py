@@ -145,3 +145,19 @@ def test_deepcopy_gives_an_independent_model_on_the_same_backend(backend):
         pickle.dumps(net)
     unbound = pickle.loads(pickle.dumps(nn.Sequential(nn.Linear(3, 4))))
     assert [n for n, _ in unbound.named_parameters()] == ["0.weight", "0.bias"]
+
+
+@pytest.mark.parametrize("scheme, weight_bound, bias_zero", [
+    ("torch", 1 / np.sqrt(20), False), ("keras", np.sqrt(6 / 50), True), ("gluon", 0.07, True)])
+def test_initialize_with_a_scheme_name(scheme, weight_bound, bias_zero):
+    """DESIGN: `pm.init` offers the other schemes by name."""
+    for net in (nn.Sequential(nn.Linear(20, 30), nn.BatchNorm1d(30)),
+                nn.Sequential(nn.LazyLinear(30), nn.LazyBatchNorm1d())):
+        net.initialize(init=scheme, force_reinit=True)
+        net(pm.rand(4, 20, backend="numpy"))
+        sd = net.state_dict()
+        assert np.abs(sd["0.weight"]).max() <= weight_bound + 1e-6
+        assert np.abs(sd["0.weight"]).max() > 0.8 * weight_bound
+        assert (not sd["0.bias"].any()) == bias_zero
+        assert (sd["1.weight"] == 1).all()
+    assert isinstance(pm.init.get(scheme), pm.init.Scheme)
