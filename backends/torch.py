@@ -204,7 +204,7 @@ class PolymodTorchModule(torch.nn.Module):
                 self.register_parameter(name, handle.native)
             else:
                 self.register_buffer(name, handle.value)
-        for name, child in module.named_children():
+        for name, child in module._children(remove_duplicate=False):  # aliases too, as torch
             twin = memo.get(id(child)) or PolymodTorchModule(child, memo)
             *path, leaf = name.split(".")
             parent = self

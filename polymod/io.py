@@ -258,7 +258,7 @@ def load(net: Module, path: str | os.PathLike, strict: bool = True) -> LoadResul
     """
     path = os.fspath(path)
     header = read_header(path)
-    expected = dict(_handles(net))
+    expected = net._alias_names()
     state: dict[str, Any] = {}
     wanted = []
     for name, (code, shape, _) in header.items():
@@ -285,16 +285,19 @@ def check_and_assign(net: Module, state: Mapping[str, Any], strict: bool,
     if not isinstance(state, Mapping):
         raise WeightsFileError(f"Expected a mapping of names to arrays; received "
                                f"{type(state).__qualname__}.")
-    expected = dict(_handles(net))
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
+    expected = dict(_handles(net))  # one name per parameter, buffer or constant
+    aliases = net._alias_names()  # every name, also the second name of a shared module
+    present = {id(aliases[k]) for k in state if k in aliases}
+    missing = [k for k, handle in expected.items() if id(handle) not in present]
+    unexpected = [k for k in state if k not in aliases]
     problems = []
     if strict:
         problems += [f"missing {k!r}" for k in missing]
         problems += [f"unexpected {k!r}" for k in unexpected]
-    arrays = {}
-    for name, handle in expected.items():
-        if name not in state:
+    arrays: dict[int, tuple[Any, np.ndarray]] = {}
+    for name in state:
+        handle = aliases.get(name)
+        if handle is None:
             continue
         try:
             array = _to_numpy(state[name])
@@ -307,14 +310,14 @@ def check_and_assign(net: Module, state: Mapping[str, Any], strict: bool,
         elif not _compatible(array.dtype, handle.dtype):
             problems.append(f"{name!r}: dtype {array.dtype} in {source}, model has "
                             f"{handle.dtype}")
-        arrays[name] = array
+        arrays.setdefault(id(handle), (handle, array))
     if problems:
         raise WeightsFileError(
             f"Cannot load {source!r} into {type(net).__name__} ({len(problems)} problem"
             f"{'s' if len(problems) > 1 else ''}; the model is unchanged):\n  - "
             + "\n  - ".join(problems))
-    for name, array in arrays.items():
-        expected[name].assign(array)
+    for handle, array in arrays.values():
+        handle.assign(array)
     return LoadResult(missing, unexpected)
 
 

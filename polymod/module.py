@@ -303,32 +303,42 @@ class Module:
         """Direct submodules with their names, in assignment order, each once."""
         return iter(self._children())
 
-    def _children(self) -> list[tuple[str, Module]]:
+    def _children(self, remove_duplicate: bool = True) -> list[tuple[str, Module]]:
         # Traversal runs on every value_and_grad and optimizer step, so the list is cached
         # until an attribute changes (__setattr__, __delattr__, add_module and the
         # containers drop it). Not for a module holding a list or dict: a plain
         # `self.layers.append(m)` changes its children without telling anyone.
+        # remove_duplicate=False keeps every name of a module held twice (PyTorch's
+        # state_dict keeps such aliases; polymod accepts them when loading).
         d = self.__dict__
         cached = d.get("_pm_children")
-        if cached is not None:
+        if cached is not None and remove_duplicate:
             return cached
         found: list[tuple[str, Module]] = []
         seen: set[int] = set()
-        cacheable = True
+        cacheable = remove_duplicate
         for name, value in d.items():
             if isinstance(value, Module):
-                if id(value) not in seen:
+                if id(value) not in seen or not remove_duplicate:
                     seen.add(id(value))
                     found.append((name, value))
             elif type(value) in _CONTAINERS and name != "_params" and name[:4] != "_pm_":
                 cacheable = cacheable and not mutable(value)
                 for child_name, child in _walk(name, value):
-                    if id(child) not in seen:
+                    if id(child) not in seen or not remove_duplicate:
                         seen.add(id(child))
                         found.append((child_name, child))
         if cacheable:
             d["_pm_children"] = found
         return found
+
+    def _alias_names(self, prefix: str = "") -> dict[str, Parameter]:
+        """Every name of every parameter, buffer and constant, aliases of shared ones too."""
+        names = {f"{prefix}{name}": handle for name, handle in self._params.items()}
+        for name, child in self._children(remove_duplicate=False):
+            for alias, handle in child._alias_names(f"{prefix}{name}.").items():
+                names.setdefault(alias, handle)
+        return names
 
     def children(self) -> Iterator[Module]:
         """Direct submodules, in assignment order."""

@@ -161,3 +161,27 @@ def test_initialize_with_a_scheme_name(scheme, weight_bound, bias_zero):
         assert (not sd["0.bias"].any()) == bias_zero
         assert (sd["1.weight"] == 1).all()
     assert isinstance(pm.init.get(scheme), pm.init.Scheme)
+
+
+def test_pytorch_state_dicts_with_shared_layers_load_both_ways():
+    """PyTorch's state_dict names a shared module under every path: accept those aliases."""
+    import torch
+
+    shared_t = torch.nn.Linear(4, 4)
+    native = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), shared_t,
+                                 torch.nn.ReLU(), shared_t)
+    shared = nn.Linear(4, 4)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), shared, nn.ReLU(), shared)
+    assert sorted(native.state_dict()) == sorted(["0.weight", "0.bias", "2.weight", "2.bias",
+                                                  "4.weight", "4.bias"])
+    result = pm.load_native(net, native.state_dict())
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    X = np.random.default_rng(0).random((2, 3), dtype=np.float32)
+    with torch.no_grad():
+        expected = native(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(pm.to_numpy(net.to("torch")(pm.asarray(X, backend="torch"))),
+                               expected, rtol=2e-5, atol=1e-6)
+    native.load_state_dict(pm.native(net).state_dict())  # strict, aliases included
+    net.load_state_dict(net.state_dict())  # polymod's own (one name each) still loads
+    with pytest.raises(pm.WeightsFileError, match="unexpected '6.weight'"):
+        net.load_state_dict({**net.state_dict(), "6.weight": np.zeros((4, 4), np.float32)})
