@@ -258,7 +258,7 @@ def load(net: Module, path: str | os.PathLike, strict: bool = True) -> LoadResul
     """
     path = os.fspath(path)
     header = read_header(path)
-    expected = net._alias_names()
+    expected = _alias_names(net)
     state: dict[str, Any] = {}
     wanted = []
     for name, (code, shape, _) in header.items():
@@ -279,6 +279,15 @@ def load(net: Module, path: str | os.PathLike, strict: bool = True) -> LoadResul
     return check_and_assign(net, state, strict, source=path)
 
 
+def _alias_names(module: Module, prefix: str = "") -> dict[str, Any]:
+    """Every name of every parameter, buffer and constant, aliases of shared ones too."""
+    names = {f"{prefix}{name}": handle for name, handle in module._params.items()}
+    for name, child in module._children(remove_duplicate=False):
+        for alias, handle in _alias_names(child, f"{prefix}{name}.").items():
+            names.setdefault(alias, handle)
+    return names
+
+
 def check_and_assign(net: Module, state: Mapping[str, Any], strict: bool,
                      source: str) -> LoadResult:
     """Validates ``state`` against ``net`` completely, then assigns (see ``load``)."""
@@ -286,7 +295,7 @@ def check_and_assign(net: Module, state: Mapping[str, Any], strict: bool,
         raise WeightsFileError(f"Expected a mapping of names to arrays; received "
                                f"{type(state).__qualname__}.")
     expected = dict(_handles(net))  # one name per parameter, buffer or constant
-    aliases = net._alias_names()  # every name, also the second name of a shared module
+    aliases = _alias_names(net)  # every name, also the second name of a shared module
     present = {id(aliases[k]) for k in state if k in aliases}
     missing = [k for k, handle in expected.items() if id(handle) not in present]
     unexpected = [k for k in state if k not in aliases]

@@ -332,13 +332,6 @@ class Module:
             d["_pm_children"] = found
         return found
 
-    def _alias_names(self, prefix: str = "") -> dict[str, Parameter]:
-        """Every name of every parameter, buffer and constant, aliases of shared ones too."""
-        names = {f"{prefix}{name}": handle for name, handle in self._params.items()}
-        for name, child in self._children(remove_duplicate=False):
-            for alias, handle in child._alias_names(f"{prefix}{name}.").items():
-                names.setdefault(alias, handle)
-        return names
 
     def children(self) -> Iterator[Module]:
         """Direct submodules, in assignment order."""
