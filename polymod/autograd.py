@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import backend as _backend
-from .errors import StateError
+from .errors import ShapeError, StateError
 from .module import Module
 
 
@@ -58,8 +58,17 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
         def loss() -> Any:
             out = fn(net, *args, **kwargs)
             if has_aux:
+                if not isinstance(out, (tuple, list)) or len(out) != 2:
+                    raise StateError(f"value_and_grad(has_aux=True) expects the function to "
+                                     f"return (value, aux); it returned "
+                                     f"{type(out).__qualname__}.")
                 out, extra = out
                 aux.append(extra)
+            shape = tuple(net._adapter.shape(out))
+            if shape not in ((), (1,)):  # torch refuses, TF and MXNet would sum silently
+                raise ShapeError(f"value_and_grad differentiates a scalar; the function "
+                                 f"returned a tensor of shape {shape}. Reduce it first, "
+                                 f"e.g. ops.mean(loss).")
             return out
 
         value, grads = net._adapter.value_and_grad(loss, tensors)

@@ -9,12 +9,12 @@ resolved once (einops' ``_type2backend`` idea) and cached.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import importlib
 import importlib.util
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -30,7 +30,9 @@ PIP_EXTRA = {"torch": "torch", "keras": "keras", "gluon": "gluon"}
 
 _adapters: dict[str, ModuleType] = {}
 _adapter_by_type: dict[type, ModuleType] = {}
-_state = threading.local()
+# The use_backend stack: a context variable, so each thread and each asyncio task has its own.
+_scoped: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "polymod_backend", default=())
 _process_default: str | None = None
 
 
@@ -144,7 +146,7 @@ def get_backend() -> str:
         ...     pm.get_backend()
         'numpy'
     """
-    scoped = getattr(_state, "stack", None)
+    scoped = _scoped.get()
     if scoped:
         return scoped[-1]
     if _process_default is not None:
@@ -161,7 +163,8 @@ def set_backend(name: str) -> None:
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[str]:
-    """Makes ``name`` the default backend inside a ``with`` block, for this thread only.
+    """Makes ``name`` the default backend inside a ``with`` block, for this thread (and
+    asyncio task) only.
 
     Example:
         >>> import polymod as pm
@@ -170,14 +173,11 @@ def use_backend(name: str) -> Iterator[str]:
         'numpy'
     """
     name = canonical_name(name)
-    stack = getattr(_state, "stack", None)
-    if stack is None:
-        stack = _state.stack = []
-    stack.append(name)
+    token = _scoped.set(_scoped.get() + (name,))
     try:
         yield name
     finally:
-        stack.pop()
+        _scoped.reset(token)
 
 
 def empty_batch_safe(make_batch_of_one: Callable[[Any], Any],

@@ -76,6 +76,9 @@ def save(net: Module, path: str | os.PathLike) -> None:
     encoded += b" " * (-len(encoded) % 8)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise WeightsFileError(f"Cannot save to {path!r}: the folder {folder!r} does not "
+                               f"exist. Create it first (os.makedirs).")
     _remove_orphans(folder)
     import tempfile
 

@@ -20,15 +20,12 @@ from . import backend as _backend
 from . import diagnose as _diagnose
 from .errors import BackendTypeError, PolymodError, StateError
 from .parameter import Buffer, Constant, Parameter
-from .slots import LazySlot, first_tensor, mutable
+from .slots import FOREIGN_MODULES, LazySlot, first_tensor, mutable, refuse_foreign
 
 T = TypeVar("T", bound="Module")
 _ndarray = np.ndarray
 # Re-entrant: a model's first call runs its children's first calls inside it.
 _FIRST_CALL_LOCK = threading.RLock()
-_FOREIGN_MODULES = {"torch": "torch.nn.Module", "keras": "Keras layer",
-                    "tensorflow": "Keras layer", "tf_keras": "Keras layer",
-                    "mxnet": "Gluon block"}
 
 
 class LoadResult(NamedTuple):
@@ -191,8 +188,8 @@ class Module:
                 f"with pm.init.*_ or {type(self).__name__}.named_parameters() handles' .assign().")
         if isinstance(value, Module):
             self._adopt_child(name, value)
-        elif type(value).__module__.partition(".")[0] in _FOREIGN_MODULES:
-            self._refuse_foreign(name, value)
+        elif type(value).__module__.partition(".")[0] in FOREIGN_MODULES:
+            refuse_foreign(self, name, value)
         elif type(value) in _CONTAINERS:
             for _, child in _walk(name, value):
                 self._adopt_child(name, child, store=False)
@@ -240,16 +237,6 @@ class Module:
         if store:
             self.__dict__[name] = child
 
-    def _refuse_foreign(self, name: str, value: Any) -> None:
-        what = _FOREIGN_MODULES[type(value).__module__.partition(".")[0]]
-        if not any(hasattr(value, m) for m in ("forward", "call", "hybrid_forward")):
-            return  # a tensor or other framework object: allowed as a plain attribute
-        raise BackendTypeError(
-            f"Cannot assign a {what} ({type(value).__qualname__}) to {name!r} of "
-            f"{type(self).__name__}: a polymod module can only hold polymod modules, which "
-            f"run on every backend. Use the polymod layer instead (e.g. polymod.nn.Linear), "
-            f"or keep the framework model outside and call it on pm.native(net)'s output.")
-
     def add_module(self, name: str, module: Module | None) -> None:
         """Registers ``module`` under ``name`` (any string, e.g. ``'0'``), PyTorch habit.
 
@@ -264,8 +251,8 @@ class Module:
             raise ValueError(f"A module name must be a non-empty string without dots; "
                              f"received {name!r}.")
         if module is not None and not isinstance(module, Module):
-            if type(module).__module__.partition(".")[0] in _FOREIGN_MODULES:
-                self._refuse_foreign(name, module)  # names the framework, with a hint
+            if type(module).__module__.partition(".")[0] in FOREIGN_MODULES:
+                refuse_foreign(self, name, module)  # names the framework, with a hint
             raise BackendTypeError(f"add_module expects a polymod Module; received "
                                    f"{type(module).__qualname__}.")
         if module is None:
@@ -579,15 +566,14 @@ class Module:
         """The part inside the parentheses of ``repr`` (PyTorch habit)."""
         return ""
 
-    def __repr__(self) -> str:
-        lines = []
-        for name, child in self.named_children():
-            body = repr(child).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        if not lines:
-            return head + ")"
-        return head + "\n" + "\n".join(lines) + "\n)"
+    def __repr__(self) -> str:  # PyTorch's layout
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ")
+                    for name, child in self.named_children()]
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines + children) + "\n)"
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self.__dict__["_params"]))

@@ -1,4 +1,5 @@
-"""Small helpers under ``Module``'s registration: lazy-parameter slots, container checks."""
+"""Small helpers under ``Module``'s registration: lazy-parameter slots, container checks,
+and the refusal of framework objects that would not be registered."""
 
 from __future__ import annotations
 
@@ -43,3 +44,27 @@ class LazySlot:
         if handle is not None and not handle.materialized:
             raise handle._uninitialized()
         raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{self.name}'")
+
+
+FOREIGN_MODULES = {"torch": "torch.nn.Module", "keras": "Keras layer",
+                   "tensorflow": "Keras layer", "tf_keras": "Keras layer",
+                   "mxnet": "Gluon block"}
+
+
+def refuse_foreign(owner: Any, name: str, value: Any) -> None:
+    """Refuses a framework layer or parameter as an attribute, with the fix; lets tensors pass."""
+    what = FOREIGN_MODULES[type(value).__module__.partition(".")[0]]
+    kind = type(value).__name__
+    if kind.endswith(("Parameter", "Variable")):  # meant to be trained: say how
+        raise BackendTypeError(
+            f"Cannot assign a {type(value).__module__.partition('.')[0]} {kind} to "
+            f"{name!r} of {type(owner).__name__}: it would not be registered, saved or "
+            f"trained. Wrap the values: self.{name} = pm.Parameter(data) (or "
+            f"pm.constant(data) for a fixed tensor).")
+    if not any(hasattr(value, m) for m in ("forward", "call", "hybrid_forward")):
+        return  # a tensor or other framework object: allowed as a plain attribute
+    raise BackendTypeError(
+        f"Cannot assign a {what} ({type(value).__qualname__}) to {name!r} of "
+        f"{type(owner).__name__}: a polymod module can only hold polymod modules, which "
+        f"run on every backend. Use the polymod layer instead (e.g. polymod.nn.Linear), "
+        f"or keep the framework model outside and call it on pm.native(net)'s output.")

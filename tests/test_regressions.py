@@ -185,3 +185,46 @@ def test_pytorch_state_dicts_with_shared_layers_load_both_ways():
     net.load_state_dict(net.state_dict())  # polymod's own (one name each) still loads
     with pytest.raises(pm.WeightsFileError, match="unexpected '6.weight'"):
         net.load_state_dict({**net.state_dict(), "6.weight": np.zeros((4, 4), np.float32)})
+
+
+@pytest.mark.backends("torch", "keras", "gluon")
+def test_value_and_grad_refuses_a_non_scalar_loss_and_a_bad_aux(backend):
+    net = nn.Linear(3, 2)
+    X = pm.rand(4, 3)
+    with pytest.raises(pm.ShapeError, match="shape \\(4, 2\\)"):
+        pm.value_and_grad(lambda m, X: m(X))(net, X)
+    with pytest.raises(pm.StateError, match="return \\(value, aux\\)"):
+        pm.value_and_grad(lambda m, X: pm.ops.sum(m(X)), has_aux=True)(net, X)
+
+
+@pytest.mark.backends("torch", "keras")
+def test_framework_parameters_as_attributes_are_refused_with_the_fix(backend):
+    value = (__import__("torch").nn.Parameter(__import__("torch").zeros(2)) if backend == "torch"
+             else __import__("keras").Variable(np.zeros(2, np.float32)))
+    holder = pm.Module()
+    with pytest.raises(pm.BackendTypeError, match="pm.Parameter\\(data\\)"):
+        holder.w = value
+
+
+def test_save_into_a_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(pm.WeightsFileError, match="does not exist"):
+        pm.save(nn.Linear(2, 2), tmp_path / "missing" / "w.safetensors")
+
+
+def test_use_backend_is_per_asyncio_task():
+    import asyncio
+
+    async def inside(name):
+        with pm.use_backend(name):
+            await asyncio.sleep(0.01)
+            return pm.get_backend()
+
+    async def main():
+        return await asyncio.gather(inside("torch"), inside("numpy"))
+
+    assert asyncio.run(main()) == ["torch", "numpy"]
+
+
+def test_repr_of_a_container_with_extra_repr_is_pytorch_shaped():
+    text = repr(nn.Parallel(nn.Linear(2, 2), dim=1))
+    assert text.splitlines()[:2] == ["Parallel(", "  dim=1"]
