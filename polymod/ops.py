@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import backend as _backend
+from .errors import BackendTypeError
 
 _by_type = _backend._adapter_by_type
 
@@ -64,29 +65,41 @@ def relu(x: Any) -> Any:
     return _of(x).relu(x)
 
 
+def _float(x: Any, op: str) -> Any:
+    """The adapter of ``x``, which must be float: on integer tensors the frameworks
+    disagree (torch refuses or promotes, TF refuses, MXNet truncates), so all refuse."""
+    adapter = _of(x)
+    dtype = adapter.dtype_of(x)
+    if dtype.kind not in "fc":
+        raise BackendTypeError(f"ops.{op} expects a float tensor; received a {adapter.NAME} "
+                               f"tensor of dtype {dtype}. Convert it first with "
+                               f"ops.astype(x, 'float32').")
+    return adapter
+
+
 def sigmoid(x: Any) -> Any:
     """1 / (1 + exp(-x))."""
-    return _of(x).sigmoid(x)
+    return _float(x, "sigmoid").sigmoid(x)
 
 
 def tanh(x: Any) -> Any:
     """Hyperbolic tangent."""
-    return _of(x).tanh(x)
+    return _float(x, "tanh").tanh(x)
 
 
 def gelu(x: Any) -> Any:
     """GELU with the exact erf formula (PyTorch's default)."""
-    return _of(x).gelu(x)
+    return _float(x, "gelu").gelu(x)
 
 
 def softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Any:
     """Softmax along ``axis`` (``dim`` is an alias)."""
-    return _of(x).softmax(x, axis if dim is None else dim)
+    return _float(x, "softmax").softmax(x, axis if dim is None else dim)
 
 
 def log_softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Any:
     """Log-softmax along ``axis`` (``dim`` is an alias)."""
-    return _of(x).log_softmax(x, axis if dim is None else dim)
+    return _float(x, "log_softmax").log_softmax(x, axis if dim is None else dim)
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Any:
@@ -143,17 +156,17 @@ def abs(x: Any) -> Any:
 
 def exp(x: Any) -> Any:
     """Elementwise e**x."""
-    return _of(x).exp(x)
+    return _float(x, "exp").exp(x)
 
 
 def log(x: Any) -> Any:
     """Elementwise natural logarithm."""
-    return _of(x).log(x)
+    return _float(x, "log").log(x)
 
 
 def sqrt(x: Any) -> Any:
     """Elementwise square root."""
-    return _of(x).sqrt(x)
+    return _float(x, "sqrt").sqrt(x)
 
 
 def _axis(axis: Any, dim: Any) -> Any:
@@ -167,7 +180,7 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None) ->
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Any:
     """Mean over ``axis`` (all axes if None); ``dim`` is an alias."""
-    return _of(x).mean(x, _axis(axis, dim), keepdims)
+    return _float(x, "mean").mean(x, _axis(axis, dim), keepdims)
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Any:

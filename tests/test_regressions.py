@@ -228,3 +228,13 @@ def test_use_backend_is_per_asyncio_task():
 def test_repr_of_a_container_with_extra_repr_is_pytorch_shaped():
     text = repr(nn.Parallel(nn.Linear(2, 2), dim=1))
     assert text.splitlines()[:2] == ["Parallel(", "  dim=1"]
+
+
+def test_float_only_ops_refuse_integer_tensors_everywhere(backend):
+    from polymod import ops
+
+    ints = pm.asarray(np.array([1, -2, 3, 4], np.int32))
+    for name in ("mean", "exp", "log", "sqrt", "sigmoid", "tanh", "gelu", "softmax"):
+        with pytest.raises(pm.BackendTypeError, match=f"ops.{name} expects a float tensor"):
+            getattr(ops, name)(ints)
+    assert int(pm.to_numpy(ops.sum(ints))) == 6  # sums and maxima of ints are fine
