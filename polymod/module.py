@@ -458,13 +458,15 @@ class Module:
         return self.unbound_copy()._bind(adapter, device)
 
     def _bind(self: T, adapter: Any, device: Any) -> T:
-        modules = list(self.modules())
-        for module in modules:
+        named = list(self.named_modules())
+        modules = [module for _, module in named]
+        for path, module in named:
             if module._adapter is not None and module._adapter is not adapter:
                 raise BackendTypeError(
                     f"Cannot bind {type(self).__name__} to {adapter.NAME!r}: its submodule "
-                    f"{type(module).__name__} is already bound to {module._adapter.NAME!r}. "
-                    f"Use module.to({adapter.NAME!r}) to get a copy on the other backend.")
+                    f"'{path}' ({type(module).__name__}) is already bound to "
+                    f"{module._adapter.NAME!r}. Use module.to({adapter.NAME!r}) to get a copy "
+                    f"on the other backend.")
         for name, handle in self._named_handles(("parameter", "buffer", "constant")):
             handle.bind(adapter, device, path=name)
         for module in modules:

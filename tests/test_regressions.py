@@ -238,3 +238,10 @@ def test_float_only_ops_refuse_integer_tensors_everywhere(backend):
         with pytest.raises(pm.BackendTypeError, match=f"ops.{name} expects a float tensor"):
             getattr(ops, name)(ints)
     assert int(pm.to_numpy(ops.sum(ints))) == 6  # sums and maxima of ints are fine
+
+
+def test_binding_over_a_submodule_bound_elsewhere_names_its_path():
+    inner = nn.Linear(2, 2).to("torch")
+    outer = nn.Sequential(nn.Identity(), nn.Sequential(inner))
+    with pytest.raises(pm.BackendTypeError, match="submodule '1.0' \\(Linear\\) is already bound"):
+        outer.to("numpy")

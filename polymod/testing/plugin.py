@@ -45,7 +45,11 @@ def pytest_generate_tests(metafunc: Any) -> None:
     names = _chosen(metafunc.config)
     marker = metafunc.definition.get_closest_marker("backends")
     if marker is not None:
-        wanted = [_backend.canonical_name(n) for n in marker.args]
+        try:
+            wanted = [_backend.canonical_name(n) for n in marker.args]
+        except _backend.BackendNameError as err:
+            raise pytest.UsageError(f"@pytest.mark.backends on {metafunc.function.__name__}: "
+                                    f"{err}") from None
         names = [n for n in names if n in wanted]
     metafunc.parametrize("backend", names, indirect=True, ids=names)
 
