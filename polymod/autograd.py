@@ -22,6 +22,24 @@ def _materialize(net: Module, fn: Callable, args: tuple, kwargs: dict) -> None:
         fn(net, *args, **kwargs)  # one forward pass materialises every lazy shape
 
 
+def _parameters(net: Module, fn: Callable, args: tuple, kwargs: dict) -> tuple[list, list]:
+    """Names and handles of the model's parameters, all bound and materialised.
+
+    Checked once per traversal: Module caches the list until the model changes, and a
+    parameter, once materialised, stays so.
+    """
+    handles = net._named_handles(("parameter",))
+    checked = net.__dict__.get("_pm_checked_handles")
+    if checked is not None and checked[0] is handles:
+        return checked[1], checked[2]
+    if not net._ready or not all(h.materialized for _, h in handles):
+        _materialize(net, fn, args, kwargs)
+        handles = net._named_handles(("parameter",))
+    names, plain = [name for name, _ in handles], [h for _, h in handles]
+    net.__dict__["_pm_checked_handles"] = (handles, names, plain)
+    return names, plain
+
+
 def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
     """Wraps ``fn(net, *args)`` to return ``(value, grads)``, ``grads`` keyed by parameter name.
 
@@ -39,41 +57,39 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
         (['bias', 'weight'], (1, 3))
     """
 
+    def checked(value: Any, net: Module) -> Any:
+        shape = tuple(net._adapter.shape(value))
+        if shape not in ((), (1,)):  # torch refuses, TF and MXNet would sum silently
+            raise ShapeError(f"value_and_grad differentiates a scalar; the function returned "
+                             f"a tensor of shape {shape}. Reduce it first, e.g. ops.mean(loss).")
+        return value
+
+    def unpacked(out: Any, aux: list) -> Any:
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise StateError(f"value_and_grad(has_aux=True) expects the function to return "
+                             f"(value, aux); it returned {type(out).__qualname__}.")
+        aux.append(out[1])
+        return out[0]
+
     @functools.wraps(fn)
     def wrapped(net: Module, *args: Any, **kwargs: Any) -> tuple:
         if not isinstance(net, Module):
             raise StateError(f"value_and_grad's function takes the model as its first "
                              f"argument; received {type(net).__qualname__}.")
-        handles = list(net.named_parameters())
-        if not net._ready or not all(h.materialized for _, h in handles):
-            _materialize(net, fn, args, kwargs)
-            handles = list(net.named_parameters())
-        names, tensors = [], []
-        for name, handle in handles:
-            if handle.trainable:
-                names.append(name)
-                tensors.append(handle.value)
+        names, handles = _parameters(net, fn, args, kwargs)
+        # the framework's own flag (Parameter.trainable reads it too; this skips the property)
+        is_trainable = net._adapter.is_trainable
+        tensors = [h.value for h in handles if is_trainable(h.native, h._trainable)]
+        if len(tensors) != len(handles):  # some are frozen: no gradient for them
+            names = [name for name, h in zip(names, handles, strict=True) if h.trainable]
         aux: list[Any] = []
-
-        def loss() -> Any:
-            out = fn(net, *args, **kwargs)
-            if has_aux:
-                if not isinstance(out, (tuple, list)) or len(out) != 2:
-                    raise StateError(f"value_and_grad(has_aux=True) expects the function to "
-                                     f"return (value, aux); it returned "
-                                     f"{type(out).__qualname__}.")
-                out, extra = out
-                aux.append(extra)
-            shape = tuple(net._adapter.shape(out))
-            if shape not in ((), (1,)):  # torch refuses, TF and MXNet would sum silently
-                raise ShapeError(f"value_and_grad differentiates a scalar; the function "
-                                 f"returned a tensor of shape {shape}. Reduce it first, "
-                                 f"e.g. ops.mean(loss).")
-            return out
-
-        value, grads = net._adapter.value_and_grad(loss, tensors)
-        result = (value, aux[0]) if has_aux else value
-        return result, dict(zip(names, grads, strict=True))
+        if has_aux:
+            value, grads = net._adapter.value_and_grad(
+                lambda: checked(unpacked(fn(net, *args, **kwargs), aux), net), tensors)
+            return (value, aux[0]), dict(zip(names, grads, strict=True))
+        value, grads = net._adapter.value_and_grad(
+            lambda: checked(fn(net, *args, **kwargs), net), tensors)
+        return value, dict(zip(names, grads, strict=True))
 
     return wrapped
 

@@ -8,10 +8,11 @@ from .module import Module
 
 T = TypeVar("T", bound=Module)
 
-# Per-binding state that a copy must not inherit: the cached children list, and a
+# Per-binding state that a copy must not inherit: the cached children and handles, and a
 # ``forward`` set on the instance by an instrument (compare's recorder, a torch twin's
 # hook router) that belongs to the original.
-_NOT_COPIED = frozenset({"_params", "_pm_children", "forward"})
+_NOT_COPIED = frozenset({"_params", "_pm_children", "_pm_handles", "_pm_checked_handles",
+                         "forward"})
 
 
 def unbound_copy(root: T) -> T:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import backend as _backend
 from . import diagnose as _diagnose
+from . import slots as _slots
 from .errors import BackendTypeError, PolymodError, StateError
 from .parameter import Buffer, Constant, Parameter
 from .slots import FOREIGN_MODULES, LazySlot, first_tensor, mutable, refuse_foreign
@@ -164,7 +165,7 @@ class Module:
     # -- registration ---------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
-        d.pop("_pm_children", None)
+        _slots.structure_changed(d)
         if "_params" not in d:
             raise StateError(f"{type(self).__name__}.__init__ must call super().__init__() "
                              f"before assigning attributes (received {name!r}).")
@@ -196,7 +197,7 @@ class Module:
         d[name] = value
 
     def __delattr__(self, name: str) -> None:
-        self.__dict__.pop("_pm_children", None)
+        _slots.structure_changed(self.__dict__)
         self._unregister(name)
         object.__delattr__(self, name)
 
@@ -206,6 +207,7 @@ class Module:
 
     def _register(self, name: str, handle: Parameter) -> None:
         d = self.__dict__
+        _slots.structure_changed(d)
         if name in d["_params"]:
             self._unregister(name)
         if handle.name is None:
@@ -223,11 +225,12 @@ class Module:
 
     def _unregister(self, name: str) -> None:
         handle = self.__dict__["_params"].pop(name, None)
+        _slots.structure_changed(self.__dict__)
         if handle is not None:
             handle._owners[:] = [(o, n) for o, n in handle._owners if o is not self or n != name]
 
     def _adopt_child(self, name: str, child: Module, store: bool = True) -> None:
-        self.__dict__.pop("_pm_children", None)
+        _slots.structure_changed(self.__dict__)
         if child is self or any(m is self for m in child.modules()):
             raise StateError(f"Assigning {type(child).__name__} to {name!r} of "
                              f"{type(self).__name__} would make a cycle: the module contains "
@@ -256,7 +259,7 @@ class Module:
             raise BackendTypeError(f"add_module expects a polymod Module; received "
                                    f"{type(module).__qualname__}.")
         if module is None:
-            self.__dict__.pop("_pm_children", None)
+            _slots.structure_changed(self.__dict__)
             self.__dict__[name] = None
             return
         self._adopt_child(name, module)
@@ -344,13 +347,24 @@ class Module:
         for _, module in self.named_modules():
             yield module
 
-    def _named_handles(self, kinds: tuple[str, ...]) -> Iterator[tuple[str, Parameter]]:
-        seen: set[int] = set()
+    def _named_handles(self, kinds: tuple[str, ...]) -> list[tuple[str, Parameter]]:
+        # Walked on every value_and_grad and optimizer step: cached until any module changes
+        # (slots.STRUCTURE_VERSION), never while one holds a plain list or dict (see _children).
+        cache = self.__dict__.get("_pm_handles")
+        if cache is None or cache[0] != _slots.STRUCTURE_VERSION[0]:
+            cache = self.__dict__["_pm_handles"] = (_slots.STRUCTURE_VERSION[0], {})
+        if kinds in cache[1]:
+            return cache[1][kinds]  # shared: callers must not change it
+        found, seen, cacheable = [], set(), True
         for prefix, module in self.named_modules():
+            cacheable = cacheable and "_pm_children" in module.__dict__
             for name, handle in module.__dict__["_params"].items():
                 if handle.kind in kinds and id(handle) not in seen:
                     seen.add(id(handle))
-                    yield (f"{prefix}.{name}" if prefix else name), handle
+                    found.append(((f"{prefix}.{name}" if prefix else name), handle))
+        if cacheable:
+            cache[1][kinds] = found
+        return found
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, pm.Parameter handle)`` pairs; names are the same on every backend.
@@ -361,7 +375,7 @@ class Module:
             >>> [name for name, p in net.named_parameters()]
             ['0.weight', '0.bias']
         """
-        return self._named_handles(("parameter",))
+        return iter(self._named_handles(("parameter",)))
 
     def parameters(self) -> Iterator[Parameter]:
         """The parameter handles, each once."""
@@ -387,7 +401,7 @@ class Module:
 
     def named_constants(self) -> Iterator[tuple[str, Constant]]:
         """``(dotted name, pm.Constant)`` pairs."""
-        return self._named_handles(("constant",))  # type: ignore[return-value]
+        return iter(self._named_handles(("constant",)))  # type: ignore[return-value]
 
     def constants(self) -> Iterator[Constant]:
         """The constants, each once."""
@@ -396,7 +410,7 @@ class Module:
 
     def named_buffers(self) -> Iterator[tuple[str, Buffer]]:
         """``(dotted name, pm.Buffer)`` pairs."""
-        return self._named_handles(("buffer",))  # type: ignore[return-value]
+        return iter(self._named_handles(("buffer",)))  # type: ignore[return-value]
 
     def buffers(self) -> Iterator[Buffer]:
         """The buffers, each once."""
@@ -496,6 +510,7 @@ class Module:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.pop("_pm_handles", None)  # another process's cache
 
     def unbound_copy(self: T) -> T:
         """A deep copy whose values are NumPy again (bound to no backend)."""

@@ -3,10 +3,22 @@ and the refusal of framework objects that would not be registered."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from . import backend as _backend
 from .errors import BackendTypeError
+
+# Bumped by every change to any module's attributes, children or parameters: a cached
+# traversal of a whole tree (Module._named_handles) is valid while this is unchanged.
+STRUCTURE_VERSION = [0]
+_next_version = itertools.count(1).__next__  # atomic under the GIL
+
+
+def structure_changed(module_dict: dict) -> None:
+    """Drops a module's cached children and every cached traversal."""
+    module_dict.pop("_pm_children", None)
+    STRUCTURE_VERSION[0] = _next_version()
 
 
 def first_tensor(values: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import BackendTypeError, StateError
 from ..module import Module
+from ..slots import structure_changed
 
 
 def _check_module(value: Any, where: str) -> Module:
@@ -41,7 +42,7 @@ class ModuleList(Module):
         d = self.__dict__
         for key in [k for k in d if k.isdigit()]:
             del d[key]
-        d.pop("_pm_children", None)
+        structure_changed(d)
         d["_pm_items"] = []
         for module in items:
             self.append(module)
@@ -201,7 +202,7 @@ class ModuleDict(Module):
     def __delitem__(self, key: str) -> None:
         self._pm_keys.remove(key)
         del self.__dict__[key]
-        self.__dict__.pop("_pm_children", None)
+        structure_changed(self.__dict__)
 
     def __contains__(self, key: object) -> bool:
         return key in self._pm_keys
