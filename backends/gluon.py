@@ -133,15 +133,20 @@ def no_grad() -> Any:
 
 
 def value_and_grad(fn: Any, tensors: list) -> tuple:
-    # backward() writes only the gradients of parameters in this graph: clear the others'
-    # (an earlier call's), else a parameter that fn does not use gets a stale gradient
-    stale = [t.grad.as_nd_ndarray() for t in tensors if t.grad is not None]
-    if stale:
-        mx.nd.reset_arrays(*stale, num_arrays=len(stale))  # one op for all (~20 us)
     with autograd.record():
         value = fn()
     if not tensors:  # nothing trainable: MXNet refuses backward() on an unrecorded value
         return value, []
+    try:  # fresh gradient arrays, one engine op less per parameter than backward() + copies
+        return value, [g.as_np_ndarray() for g in autograd.grad(value, tensors)]
+    except mx.base.MXNetError as err:  # a parameter the value does not use: see below
+        if "unreachable" not in str(err) and "comput" not in str(err):
+            raise
+    # backward() writes only the gradients of parameters in the graph (the failed grad()
+    # left it intact): clear the others' first, or they keep an earlier call's gradient
+    stale = [t.grad.as_nd_ndarray() for t in tensors if t.grad is not None]
+    if stale:
+        mx.nd.reset_arrays(*stale, num_arrays=len(stale))  # one op for all
     try:
         value.backward()
     except mx.base.MXNetError as err:  # a value that depends on no parameter: zeros

@@ -1,7 +1,8 @@
 """Keras 3 (TensorFlow) adapter: the only place polymod imports tensorflow and keras.
 
-Parameters are ``keras.Variable`` objects (what ``compile``/``fit`` train); the
-ops are TensorFlow's own functions, which take those variables directly.
+Parameters are ``keras.Variable`` objects (what ``compile``/``fit`` train); modules
+read the ``tf.Variable`` inside each (the same storage), and the ops are TensorFlow's
+own functions.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def create_parameter(array: np.ndarray, name: str, trainable: bool, device: Any)
     with _scope(device):
         variable = keras.Variable(array, trainable=trainable, name=name.replace("/", "."),
                                   dtype=str(array.dtype))
-    return variable, variable
+    # Forward reads the tf.Variable inside: an op converting a keras.Variable costs about
+    # 3 us more per read (its autocast and stateless-scope checks, which polymod never uses).
+    inner = variable.value
+    return variable, inner if isinstance(inner, tf.Variable) else variable
 
 
 def create_constant(array: np.ndarray, device: Any) -> Any:
@@ -101,10 +105,13 @@ def no_grad() -> contextlib.AbstractContextManager:
 
 def value_and_grad(fn: Any, tensors: list) -> tuple:
     with tf.GradientTape() as tape:
+        # TF watches the variables created trainable; one unfrozen later needs watch()
+        # (about 8 us each, so not for all)
+        tape.watch([t for t in tensors if not getattr(t, "trainable", True)])
         value = fn()
-    # differentiate with respect to the tf.Variable inside each keras.Variable: TF fails
-    # ("'str' object has no attribute '_type_enum'") on a value unconnected to a keras.Variable
-    grads = tape.gradient(value, [getattr(t, "value", t) for t in tensors],
+    # tensors are the tf.Variables inside the keras.Variables: TF fails ("'str' object has
+    # no attribute '_type_enum'") on a value unconnected to a keras.Variable
+    grads = tape.gradient(value, tensors,
                           unconnected_gradients=tf.UnconnectedGradients.ZERO) if tensors else []
     # a gather (embedding lookup) gives IndexedSlices: dense, like the other backends
     return value, [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
@@ -113,10 +120,12 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
 
 # -- ops ------------------------------------------------------------------------------------
 def linear(x: Any, weight: Any, bias: Any) -> Any:
-    if x.shape.rank == 2:
+    rank = x.shape.rank
+    if rank == 2:  # bias_add, as Keras' Dense: its gradient is one op, `+`'s is four
         out = tf.matmul(x, weight, transpose_b=True)
-    else:  # 1-D and batched N-D input, as torch's F.linear takes them
-        out = tf.tensordot(x, weight, axes=[[x.shape.rank - 1], [1]])
+        return out if bias is None else tf.nn.bias_add(out, bias)
+    # 1-D and batched N-D input, as torch's F.linear takes them
+    out = tf.tensordot(x, weight, axes=[[rank - 1], [1]])
     return out if bias is None else out + bias
 
 

@@ -326,7 +326,7 @@ class Suite:
         matmul, relu = tf.matmul, tf.nn.relu
 
         def linear(X, w, b):
-            return matmul(X, w, transpose_b=True) + b
+            return tf.nn.bias_add(matmul(X, w, transpose_b=True), b)  # as Dense does
 
         if self.name in ("sequential_mlp", "MLP"):
             (w1, b1), (w2, b2) = pairs

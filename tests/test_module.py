@@ -33,10 +33,10 @@ def _param_type(backend):
         import torch
 
         return torch.nn.Parameter
-    if backend == "keras":
-        import keras
+    if backend == "keras":  # the tf.Variable inside the keras.Variable (pm.native trains)
+        import tensorflow as tf
 
-        return keras.Variable
+        return tf.Variable
     if backend == "gluon":
         from mxnet import np as mnp
 
