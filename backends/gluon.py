@@ -7,12 +7,14 @@ Tensors are ``mx.np.ndarray`` (NumPy mode is switched on). Parameters are
 
 from __future__ import annotations
 
+import ctypes
 import warnings
 import weakref
 from typing import Any
 
 import numpy as np
 
+from polymod import memory as _memory
 from polymod.backend import empty_batch_safe as _empty_batch_guard
 
 # mxnet 1.9.1 still uses NumPy aliases removed in NumPy 1.24. Look in __dict__:
@@ -71,7 +73,14 @@ def from_numpy(array: np.ndarray, device: Any = None) -> Any:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    return x.asnumpy()  # already a fresh copy
+    if x.size * np.dtype(x.dtype).itemsize < _memory.ADOPT_MIN_BYTES:
+        return x.asnumpy()  # already a fresh copy
+    # what asnumpy does, into aligned memory: the same one copy, and TensorFlow can then
+    # adopt the array (.to("keras")) instead of copying it twice
+    out = _memory.aligned_empty(x.shape, x.dtype)
+    mx.base.check_call(mx.base._LIB.MXNDArraySyncCopyToCPU(
+        x.handle, out.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(out.size)))
+    return out
 
 
 def dtype_of(x: Any) -> np.dtype:

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from polymod import memory as _memory
+
 NAME = "torch"
 TENSOR_TYPES = (torch.Tensor,)
 
@@ -25,7 +27,11 @@ def from_numpy(array: np.ndarray, device: Any = None) -> torch.Tensor:
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy().copy()
+    array = x.detach().cpu().numpy()
+    # large ones aligned: the same one copy, and TensorFlow can then adopt it (.to("keras"))
+    if array.nbytes >= _memory.ADOPT_MIN_BYTES:
+        return _memory.aligned_copy(array)
+    return array.copy()
 
 
 def dtype_of(x: torch.Tensor) -> np.dtype:

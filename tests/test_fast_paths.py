@@ -1,5 +1,7 @@
-"""The cached traversal (Module._named_handles) and value_and_grad's cached parameter list
-follow every change to a model, and the fast gradient paths agree with the slow ones."""
+"""The fast paths taken for speed give what the slow ones give: the cached traversal
+(Module._named_handles) and value_and_grad's parameter list follow every change to a
+model, the gradient shortcuts agree with each framework's public API, and large arrays
+moved without copies share no memory with anything a user holds."""
 
 from __future__ import annotations
 
@@ -146,3 +148,49 @@ def test_torch_fast_gradient_matches_autograd_grad():
     with torch.no_grad():  # value_and_grad records even inside no_grad
         _, again = pm.value_and_grad(lambda m, X: ops.mean(m(X)))(net, X)
     assert torch.equal(again["0.weight"], expected[0])
+
+
+# -- large arrays: the zero-copy paths (>= polymod.memory.ADOPT_MIN_BYTES) ------------------------
+BIG = 600  # a 600 x 600 float32 weight is 1.4 MB
+
+
+@pytest.mark.parametrize("target", ["numpy", "torch", "keras", "gluon"])
+def test_moving_a_large_model_keeps_values_and_shares_nothing(backend, target):
+    pm.seed(0)
+    net = nn.Sequential(nn.Linear(BIG, BIG), nn.ReLU(), nn.Linear(BIG, 3))
+    X = pm.rand(2, BIG)
+    before = pm.to_numpy(net(X))
+    state = net.state_dict()
+    moved = net.to(target)
+    np.testing.assert_allclose(pm.to_numpy(moved(pm.asarray(pm.to_numpy(X), backend=target))),
+                               before, rtol=1e-5, atol=1e-6)
+    if moved is net:  # already there: .to() returns the model itself
+        return
+    handle = dict(moved.named_parameters())["0.weight"]
+    handle.assign(np.zeros((BIG, BIG), np.float32))  # the copy changes, the source must not
+    for name, value in net.state_dict().items():
+        assert np.array_equal(value, state[name]), name
+    dict(net.named_parameters())["0.weight"].assign(np.ones((BIG, BIG), np.float32))
+    assert not handle.numpy().any()
+
+
+def test_assigning_a_large_array_copies_it(backend):
+    net = nn.Linear(BIG, BIG).to(backend)
+    data = np.full((BIG, BIG), 2.0, np.float32)
+    handle = dict(net.named_parameters())["weight"]
+    handle.assign(data)
+    data[:] = 7.0  # the caller's array: the parameter must not follow it
+    assert np.array_equal(handle.numpy(), np.full((BIG, BIG), 2.0, np.float32))
+    pm.optim.SGD(net, lr=1.0).step({"weight": pm.ones(BIG, BIG, backend=backend),
+                                    "bias": pm.zeros(BIG, backend=backend)})
+    assert float(handle.numpy()[0, 0]) == 1.0 and float(data[0, 0]) == 7.0
+
+
+def test_to_numpy_of_a_large_tensor_is_an_aligned_fresh_copy(backend):
+    x = pm.rand(BIG, BIG, backend=backend)
+    first = pm.to_numpy(x)
+    assert first.flags.writeable and first.shape == (BIG, BIG) and first.dtype == np.float32
+    first[:] = -1.0
+    assert float(pm.to_numpy(x).min()) >= 0.0
+    if backend in ("torch", "gluon"):  # so that Keras can adopt it without copying
+        assert first.ctypes.data % 64 == 0
