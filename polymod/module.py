@@ -25,6 +25,7 @@ from .slots import FOREIGN_MODULES, LazySlot, first_tensor, mutable, refuse_fore
 
 T = TypeVar("T", bound="Module")
 _ndarray = np.ndarray
+_NOTHING = object()  # __call__ got no positional argument
 # Re-entrant: a model's first call runs its children's first calls inside it.
 _FIRST_CALL_LOCK = threading.RLock()
 
@@ -94,15 +95,15 @@ class Module:
     def build(self, *args: Any, **kwargs: Any) -> None:
         """Optional hook, called once with the first input, to create lazy parameters."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Hot path: one tensor, no keywords. Calling forward(X) directly skips the
-        # *args/**kwargs re-spread, which costs more per layer than the rest of the call.
-        if self._ready and not kwargs and len(args) == 1 and type(args[0]) is not _ndarray:
+    def __call__(self, x: Any = _NOTHING, /, *args: Any, **kwargs: Any) -> Any:
+        # Hot path, one tensor and no keywords: bound to `x` and passed on, never packed.
+        if self._ready and not args and not kwargs and type(x) is not _ndarray:
             try:
-                return self.forward(args[0])
+                return self.forward(x)
             except Exception as err:
-                _diagnose.explain(self, err, args)
+                _diagnose.explain(self, err, (x,))
                 raise
+        args = args if x is _NOTHING else (x, *args)
         if self._ready:
             if args and type(args[0]) is _ndarray:
                 args = self._adopt_numpy(args)
@@ -201,9 +202,8 @@ class Module:
         self._unregister(name)
         object.__delattr__(self, name)
 
-    # No __getattr__ on purpose: a class with one loses CPython's specialised attribute
-    # reads (about 15 ns on every `self.weight`), and it would hide the real error of a
-    # property that raises AttributeError. Lazy parameters use slots.LazySlot instead.
+    # No __getattr__ on purpose: it costs CPython's specialised reads (~15 ns a `self.weight`)
+    # and hides a property's own AttributeError. Lazy parameters use slots.LazySlot instead.
 
     def _register(self, name: str, handle: Parameter) -> None:
         d = self.__dict__
