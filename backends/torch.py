@@ -80,7 +80,8 @@ no_grad = torch.no_grad
 # about 10 us a call: more than a small MLP's whole backward. For a plain scalar tensor,
 # call the C++ engine as it does; anything else (a subclass, another torch) takes the API.
 _ENGINE = getattr(torch.autograd.variable.Variable, "_execution_engine", None)
-_TLS = getattr(torch._C, "_stash_obj_in_tls", None), getattr(torch._C, "_remove_obj_from_tls", None)
+_TLS = (getattr(torch._C, "_stash_obj_in_tls", None),
+        getattr(torch._C, "_remove_obj_from_tls", None))
 
 
 def _grad(value: torch.Tensor, tensors: list) -> tuple:

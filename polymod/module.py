@@ -97,7 +97,7 @@ class Module:
 
     def __call__(self, x: Any = _NOTHING, /, *args: Any, **kwargs: Any) -> Any:
         # Hot path, one tensor and no keywords: bound to `x` and passed on, never packed.
-        if self._ready and not args and not kwargs and type(x) is not _ndarray:
+        if self._ready and not (args or kwargs) and x is not _NOTHING and type(x) is not _ndarray:
             try:
                 return self.forward(x)
             except Exception as err:
