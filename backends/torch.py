@@ -103,9 +103,10 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
             value = fn()
     if not (tensors and value.requires_grad):  # a value that depends on no parameter
         return value.detach(), [torch.zeros_like(t) for t in tensors]
-    grads = _grad(value, tensors)  # materialize_grads would cost 2 us more than this:
-    if any(g is None for g in grads):  # parameters the value does not use: zeros
-        grads = [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, grads, strict=True)]
+    grads = _grad(value, tensors)
+    if any(g is None for g in grads):  # unused parameters (cheaper than materialize_grads)
+        grads = [torch.zeros_like(t) if g is None else g
+                 for t, g in zip(tensors, grads, strict=True)]
     return value.detach(), grads
 
 
