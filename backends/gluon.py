@@ -122,6 +122,9 @@ def create_constant(array: np.ndarray, device: Any) -> Any:
 def assign(target: Any, value: Any) -> None:
     """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place."""
     if isinstance(value, np.ndarray):
+        if target.ctx.device_type == "cpu" and value.shape == target.shape:
+            target._sync_copyfrom(value)  # what `nd[:] = numpy` runs: one copy, no engine op
+            return
         value = mnp.array(value, dtype=target.dtype, ctx=target.ctx)
     with autograd.pause():
         target[() if target.ndim == 0 else ...] = value  # 0-d: MXNet takes only ()

@@ -7,8 +7,8 @@ cannot remove its temporary file (``.polymod-<pid>@<host>-*.tmp``); it is never
 read as weights, and the next ``save`` into the same folder on the same host
 removes the ones whose process is gone.
 
-Files are read with the safetensors library's validated loader; nothing is ever
-unpickled. Before that, polymod reads the header itself with sanity limits
+Files are read with plain reads into fresh arrays; nothing is ever unpickled.
+Before that, polymod reads the header itself with sanity limits
 (header length within the file and at most 100 MB, no duplicate keys, known
 dtypes, every tensor's bytes inside the file and matching its shape), and
 ``load`` checks names, shapes and dtypes against the model from the header
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import backend as _backend
+from . import memory as _memory
 from .errors import BackendTypeError, WeightsFileError
 from .module import LoadResult, Module
 
@@ -147,7 +148,8 @@ def read_header(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]
     Raises:
         WeightsFileError: naming the file: not a regular file, too short, a header length
             beyond the file or over 100 MB, invalid JSON, duplicate keys, an unknown
-            dtype, a bad shape, or tensor bytes outside the file or not matching the shape.
+            dtype, a bad shape, tensor bytes outside the file or not matching the shape,
+            or tensors that overlap or leave gaps.
     """
     path = os.fspath(path)
     try:
@@ -217,17 +219,41 @@ def read_header(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]
                                     f"{nbytes} bytes; its data_offsets {offsets} hold "
                                     f"{offsets[1] - offsets[0]}")
         entries[name] = (dtype, tuple(shape), offsets)
+    # as the safetensors format requires: the tensors tile the data, no gap and no overlap
+    # (else a small file could name the same bytes many times and make a reader allocate more)
+    end = 0
+    for name, (_, _, (begin, stop)) in sorted(entries.items(), key=lambda e: e[1][2]):
+        if begin != end:
+            raise _file_error(path, f"tensor {name!r} starts at byte {begin} of the data; "
+                                    f"the tensors before it end at {end} (tensors must not "
+                                    f"overlap or leave gaps)")
+        end = stop
+    if end != data_size:
+        raise _file_error(path, f"the tensors cover {end} of the file's {data_size} data bytes")
     return entries
 
 
-def _read_tensors(path: str, names: list[str]) -> dict[str, np.ndarray]:
-    from safetensors import SafetensorError, safe_open
+def _read_tensors(path: str, header: dict, names: list[str]) -> dict[str, np.ndarray]:
+    """The tensors ``names`` of a file whose ``header`` was validated, read into fresh arrays.
 
+    Plain reads into preallocated (64-byte aligned) arrays, not a memory map: the peak is
+    the arrays alone, and a framework that adopts aligned memory takes them as they are.
+    """
+    arrays = {}
     try:
-        with safe_open(path, framework="np") as f:
-            return {key: f.get_tensor(key) for key in names}
-    except (SafetensorError, OSError, ValueError, TypeError) as err:
-        raise _file_error(path, str(err)) from None
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            for name in names:
+                code, shape, (begin, end) = header[name]
+                array = _memory.aligned_empty(shape, _NUMPY_DTYPES[code])
+                f.seek(8 + length + begin)
+                if f.readinto(memoryview(array.reshape(-1).view(np.uint8))) != end - begin:
+                    raise _file_error(path, f"the file ended inside tensor {name!r} (it "
+                                            f"changed while being read)")
+                arrays[name] = array
+    except OSError as err:
+        raise _file_error(path, err.strerror or str(err)) from None
+    return arrays
 
 
 def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -241,7 +267,7 @@ def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
     odd = [f"{k!r} ({d})" for k, (d, _, _) in header.items() if d not in _NUMPY_DTYPES]
     if odd:
         raise _file_error(path, f"tensors {', '.join(odd)} have dtypes NumPy cannot hold")
-    return _read_tensors(path, list(header))
+    return _read_tensors(path, header, list(header))
 
 
 def _compatible(file_dtype: np.dtype, model_dtype: np.dtype) -> bool:
@@ -278,7 +304,7 @@ def load(net: Module, path: str | os.PathLike, strict: bool = True) -> LoadResul
             placeholder = np.zeros(1, dtype if dtype is not None else np.uint8)
             state[name] = np.lib.stride_tricks.as_strided(
                 placeholder, shape=shape, strides=(0,) * len(shape), writeable=False)
-    state.update(_read_tensors(path, wanted))
+    state.update(_read_tensors(path, header, wanted))
     return check_and_assign(net, state, strict, source=path)
 
 

@@ -127,6 +127,16 @@ CASES = {
     "nonexistent": (lambda t: t / "missing.safetensors", "no such file"),
     "pickle": (_pickle_file, "header claims"),
     "huge_unexpected_tensor": (_sparse_huge, "unexpected 'big'"),
+    # the same bytes named twice would let a small file make a reader allocate many times it
+    "overlapping_tensors": (lambda t: write_raw(t / "ov.safetensors", {
+        "weight": entry("F32", [2, 3], 0, 24), "bias": entry("F32", [2], 16, 24)},
+        b"\0" * 24), "must not overlap"),
+    "gap_between_tensors": (lambda t: write_raw(t / "gap.safetensors", {
+        "weight": entry("F32", [2, 3], 0, 24), "bias": entry("F32", [2], 28, 36)},
+        b"\0" * 36), "starts at byte 28"),
+    "trailing_bytes": (lambda t: write_raw(t / "tail.safetensors", {
+        "weight": entry("F32", [2, 3], 0, 24), "bias": entry("F32", [2], 24, 32)},
+        b"\0" * 40), "cover 32 of the file's 40"),
 }
 
 
@@ -220,7 +230,7 @@ def test_a_good_file_still_loads(tmp_path: Path) -> None:
 
 
 def test_no_large_allocation_in_a_fresh_process(tmp_path: Path) -> None:
-    """ru_maxrss (what safetensors' Rust code allocates too) barely moves."""
+    """ru_maxrss (all the allocations of the process, native ones too) barely moves."""
     paths = []
     for case, (make, _) in sorted(CASES.items()):
         folder = tmp_path / case
@@ -231,7 +241,7 @@ def test_no_large_allocation_in_a_fresh_process(tmp_path: Path) -> None:
         import polymod as pm
         from polymod import nn
         net = nn.Linear(3, 2)
-        pm.save(net, sys.argv[1] + ".warmup")  # loads safetensors' code first
+        pm.save(net, sys.argv[1] + ".warmup")  # loads the writing and reading code first
         pm.load(net, sys.argv[1] + ".warmup")
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         refused = 0
