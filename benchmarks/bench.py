@@ -13,7 +13,8 @@ For each framework it times, in one process, one thread, in alternating rounds
   (``torch.nn.Sequential``, ``keras.Sequential``, Gluon ``nn.Sequential``, the
   ``MLP`` class, the chimera);
 * ``ops``:    the framework's bare functional ops (``F.linear``/``torch.relu``,
-  ``tf.matmul(transpose_b=True)``/``tf.nn.relu``, ``npx.fully_connected``/``npx.relu``);
+  ``tf.matmul(transpose_b=True)`` + ``tf.nn.bias_add``/``tf.nn.relu``,
+  ``npx.fully_connected``/``npx.relu``);
 * ``polymod``: the same model from ``polymod.examples.chapter`` on that backend,
   with the same weights.
 
@@ -1029,7 +1030,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="",
                         help="comma-separated parts to skip: conv,keras-torch,import,transfer,"
                         "graph")
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="alternating rounds per comparison (the best is kept); more "
+                        "rounds steady the batch-1024 rows on a noisy machine")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1; received {args.rounds}")
     import polymod as pm
 
     wanted = [pm.backend.canonical_name(b) for b in args.backends.split(",") if b.strip()]
@@ -1041,7 +1047,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         rounds, target_s, max_calls = 2, 0.002, 20
     else:
-        rounds, target_s, max_calls = 7, 0.08, 20000
+        rounds, target_s, max_calls = args.rounds, 0.08, 20000
 
     def log(line: str) -> None:
         print(line, flush=True)
