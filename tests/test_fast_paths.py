@@ -194,3 +194,25 @@ def test_to_numpy_of_a_large_tensor_is_an_aligned_fresh_copy(backend):
     assert float(pm.to_numpy(x).min()) >= 0.0
     if backend in ("torch", "gluon"):  # so that Keras can adopt it without copying
         assert first.ctypes.data % 64 == 0
+
+
+# -- Linear's fused call: only for the plain layer ----------------------------------------------
+def test_linear_subclass_and_instrumented_forward_still_run(backend):
+    class Doubled(nn.Linear):
+        def forward(self, X):
+            return super().forward(X) * 2
+
+    pm.seed(0)
+    plain, doubled = nn.Linear(3, 2), Doubled(3, 2)
+    doubled.load_state_dict(plain.state_dict())
+    X = pm.rand(4, 3)
+    np.testing.assert_allclose(pm.to_numpy(doubled(X)), 2 * pm.to_numpy(plain(X)), rtol=1e-6)
+    seen = []
+    plain.__dict__["forward"] = lambda X: seen.append(1) or nn.Linear.forward(plain, X)
+    plain(X)  # an instrument's forward on the instance (compare, torch hooks) must run
+    assert seen == [1]
+    del plain.__dict__["forward"]
+    relu_layer = nn.Linear(3, 2, activation="relu")
+    relu_layer.load_state_dict(plain.state_dict())
+    np.testing.assert_allclose(pm.to_numpy(relu_layer(X)),
+                               np.maximum(pm.to_numpy(plain(X)), 0), rtol=1e-6)

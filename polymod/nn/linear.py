@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import diagnose as _diagnose
 from .. import init as _init
 from ..errors import ShapeError
-from ..module import Module
+from ..module import _NOTHING, Module, _ndarray
 from ..parameter import Parameter
 from .activation import ACTIVATIONS
 
@@ -38,6 +39,7 @@ class Linear(Module):
     def __init__(self, in_features: int | None, out_features: int, bias: bool = True,
                  activation: str | None = None):
         super().__init__()
+        self.__dict__["_pm_plain"] = False  # set when bound: see __call__
         if not isinstance(out_features, int) or isinstance(out_features, bool) \
                 or out_features < 0:
             raise ValueError(f"out_features must be a non-negative int; received "
@@ -72,6 +74,23 @@ class Linear(Module):
         d["_pm_linear"] = adapter.linear
         name = self.activation
         d["_pm_act"] = None if name in (None, "linear", "identity") else getattr(adapter, name)
+        d["_pm_plain"] = type(self).forward is Linear.forward
+
+    def __call__(self, x: Any = _NOTHING, /, *args: Any, **kwargs: Any) -> Any:
+        # The commonest layer, called on one tensor, runs its forward here: one Python frame
+        # less (about 0.4 us of a 10 us MLP on torch). Anything else (a subclass's forward,
+        # an instrument's forward on the instance, keywords, NumPy input, a lazy or unbound
+        # layer) takes Module.__call__.
+        d = self.__dict__
+        if (d["_pm_plain"] and d["_ready"] and "forward" not in d and not (args or kwargs)
+                and x is not _NOTHING and type(x) is not _ndarray):
+            try:
+                out = d["_pm_linear"](x, d["weight"], d["bias"])
+                return out if d["_pm_act"] is None else d["_pm_act"](out)
+            except Exception as err:
+                _diagnose.explain(self, err, (x,))
+                raise
+        return Module.__call__(self, x, *args, **kwargs)
 
     def forward(self, X: Any) -> Any:
         out = self._pm_linear(X, self.weight, self.bias)
