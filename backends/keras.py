@@ -139,8 +139,8 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
         # (about 8 us each, so not for all)
         tape.watch([t for t in tensors if not getattr(t, "trainable", True)])
         value = fn()
-    # tensors are the tf.Variables inside the keras.Variables: TF fails ("'str' object has
-    # no attribute '_type_enum'") on a value unconnected to a keras.Variable
+    # tensors are the tf.Variables inside the keras.Variables (given keras.Variables that
+    # the value does not depend on, TF fails: "'str' object has no attribute '_type_enum'")
     grads = tape.gradient(value, tensors,
                           unconnected_gradients=tf.UnconnectedGradients.ZERO) if tensors else []
     # a gather (embedding lookup) gives IndexedSlices: dense, like the other backends
