@@ -216,3 +216,22 @@ def test_linear_subclass_and_instrumented_forward_still_run(backend):
     relu_layer.load_state_dict(plain.state_dict())
     np.testing.assert_allclose(pm.to_numpy(relu_layer(X)),
                                np.maximum(pm.to_numpy(plain(X)), 0), rtol=1e-6)
+
+
+# -- container editing keeps names and the traversal cache right -------------------------------
+def test_container_pop_update_clear():
+    layers = nn.ModuleList([nn.Linear(1, 1), nn.Linear(1, 2), nn.Linear(1, 3)])
+    middle = layers[1]
+    assert layers.pop(1) is middle and len(layers) == 2
+    assert names(layers) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert layers.pop().out_features == 3 and len(layers) == 1
+    blocks = nn.ModuleDict({"a": nn.Linear(1, 1)})
+    blocks.update({"b": nn.Linear(1, 2)})
+    blocks.update([("c", nn.Linear(1, 3))])
+    assert blocks.keys() == ["a", "b", "c"]
+    assert blocks.pop("b").out_features == 2
+    assert names(blocks) == ["a.weight", "a.bias", "c.weight", "c.bias"]
+    with pytest.raises(KeyError):
+        blocks.pop("missing")
+    blocks.clear()
+    assert len(blocks) == 0 and names(blocks) == []

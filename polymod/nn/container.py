@@ -91,6 +91,13 @@ class ModuleList(Module):
         del items[index]
         self._relabel(items)
 
+    def pop(self, index: int = -1) -> Module:
+        """Removes and returns the module at ``index`` (the last by default); the ones
+        after it are renumbered, as in PyTorch."""
+        module = self._pm_items[index]
+        del self[index]
+        return module
+
 
 class Sequential(ModuleList):
     """Runs its modules in order, each on the output of the one before.
@@ -200,9 +207,28 @@ class ModuleDict(Module):
         return self.__dict__[key]
 
     def __delitem__(self, key: str) -> None:
+        if key not in self._pm_keys:
+            raise KeyError(key)
         self._pm_keys.remove(key)
         del self.__dict__[key]
         structure_changed(self.__dict__)
+
+    def pop(self, key: str) -> Module:
+        """Removes and returns the module under ``key``."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def update(self, modules: dict[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Adds or replaces modules from a mapping or from ``(key, module)`` pairs."""
+        pairs = modules.items() if isinstance(modules, dict) else modules
+        for key, module in pairs:
+            self[key] = module
+
+    def clear(self) -> None:
+        """Removes every module."""
+        for key in list(self._pm_keys):
+            del self[key]
 
     def __contains__(self, key: object) -> bool:
         return key in self._pm_keys
