@@ -235,3 +235,20 @@ def test_container_pop_update_clear():
         blocks.pop("missing")
     blocks.clear()
     assert len(blocks) == 0 and names(blocks) == []
+
+
+def test_dense_takes_an_activation_function(backend):
+    pm.seed(0)
+    dense = nn.Dense(4, activation=ops.silu, in_units=3)
+    plain = nn.Linear(3, 4)
+    plain.load_state_dict(dense.state_dict())
+    X = pm.rand(2, 3)
+    np.testing.assert_allclose(pm.to_numpy(dense(X)), pm.to_numpy(ops.silu(plain(X))),
+                               rtol=1e-6, atol=1e-7)
+    assert "activation='silu'" in repr(dense)
+    twin = copy.deepcopy(nn.Sequential(dense))
+    np.testing.assert_allclose(pm.to_numpy(twin(X)), pm.to_numpy(dense(X)), rtol=1e-6)
+    with pytest.raises(ValueError, match="Chain it instead"):
+        nn.Dense(4, activation=nn.ReLU())
+    with pytest.raises(ValueError, match="Unknown activation 'swish2'"):
+        nn.Dense(4, activation="swish2")

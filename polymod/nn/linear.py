@@ -7,6 +7,7 @@ layout, on every backend) and ``bias``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .. import diagnose as _diagnose
@@ -24,8 +25,9 @@ class Linear(Module):
         in_features: size of each input sample; None to infer it from the first input.
         out_features: size of each output sample.
         bias: whether to learn an additive bias.
-        activation: None or the name of an activation applied to the output
-            (``'relu'``, ``'sigmoid'``, ``'tanh'``, ``'gelu'``, ``'softmax'``).
+        activation: None, the name of an activation applied to the output (``'relu'``,
+            ``'sigmoid'``, ``'tanh'``, ``'gelu'``, ``'softmax'``), or a function of one
+            tensor written with ``polymod.ops`` (Keras habit: ``activation=ops.silu``).
 
     Example:
         >>> import polymod as pm
@@ -37,7 +39,7 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int | None, out_features: int, bias: bool = True,
-                 activation: str | None = None):
+                 activation: str | Callable[[Any], Any] | None = None):
         super().__init__()
         self.__dict__["_pm_plain"] = False  # set when bound: see __call__
         if not isinstance(out_features, int) or isinstance(out_features, bool) \
@@ -47,13 +49,17 @@ class Linear(Module):
         if in_features is not None and (not isinstance(in_features, int) or in_features < 0):
             raise ValueError(f"in_features must be a non-negative int or None; received "
                              f"in_features={in_features!r}.")
-        if activation is not None and (not isinstance(activation, str)
-                                       or activation.lower() not in ACTIVATIONS):
-            raise ValueError(f"Unknown activation {activation!r}; expected None or one of "
+        if isinstance(activation, Module):  # it would hold state nobody registers
+            raise ValueError(f"Linear's activation must be a name or a function; received "
+                             f"the module {type(activation).__name__}. Chain it instead: "
+                             f"nn.Sequential(nn.Linear(...), {type(activation).__name__}()).")
+        if activation is not None and not callable(activation) and (
+                not isinstance(activation, str) or activation.lower() not in ACTIVATIONS):
+            raise ValueError(f"Unknown activation {activation!r}; expected None, a function or "
                              f"{sorted(ACTIVATIONS)}.")
         self.in_features = in_features
         self.out_features = out_features
-        self.activation = None if activation is None else activation.lower()
+        self.activation = activation.lower() if isinstance(activation, str) else activation
         self.weight = Parameter()
         self.bias = Parameter() if bias else None
         if in_features is not None:
@@ -73,7 +79,8 @@ class Linear(Module):
         d = self.__dict__
         d["_pm_linear"] = adapter.linear
         name = self.activation
-        d["_pm_act"] = None if name in (None, "linear", "identity") else getattr(adapter, name)
+        d["_pm_act"] = (name if callable(name) else None if name in (None, "linear", "identity")
+                        else getattr(adapter, name))
         d["_pm_plain"] = type(self).forward is Linear.forward
 
     def __call__(self, x: Any = _NOTHING, /, *args: Any, **kwargs: Any) -> Any:
@@ -110,7 +117,9 @@ class Linear(Module):
     def extra_repr(self) -> str:
         text = (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={'bias' in self._params}")
-        return text + (f", activation={self.activation!r}" if self.activation else "")
+        act = self.activation
+        act = getattr(act, "__name__", act) if callable(act) else act
+        return text + (f", activation={act!r}" if act else "")
 
 
 def LazyLinear(out_features: int, bias: bool = True) -> Linear:  # noqa: N802 -- a layer name
@@ -128,9 +137,11 @@ def LazyLinear(out_features: int, bias: bool = True) -> Linear:  # noqa: N802 --
     return Linear(None, out_features, bias)
 
 
-def Dense(units: int, activation: str | None = None, use_bias: bool = True,  # noqa: N802
-          in_units: int | None = None) -> Linear:
+def Dense(units: int, activation: str | Callable[[Any], Any] | None = None,  # noqa: N802
+          use_bias: bool = True, in_units: int | None = None) -> Linear:
     """Gluon/Keras habit: ``Dense(256, activation='relu')``; a ``Linear`` underneath.
+
+    ``activation`` is a name or a function of one tensor (``activation=ops.silu``).
 
     Example:
         >>> import polymod as pm
