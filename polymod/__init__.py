@@ -17,6 +17,7 @@ from .errors import (
     BackendNameError,
     BackendTypeError,
     BackendUnavailableError,
+    NameClashError,
     PolymodError,
     ShapeError,
     StateError,
@@ -48,5 +49,6 @@ __all__ = [
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
     "value_and_grad", "no_grad", "native", "save", "load", "load_native",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
-    "ShapeError", "StateError", "UninitializedParameterError", "WeightsFileError",
+    "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
+    "WeightsFileError",
 ]

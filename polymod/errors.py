@@ -39,6 +39,11 @@ class BackendNameError(PolymodError, ValueError):
     """An unknown backend name."""
 
 
+class NameClashError(PolymodError, ValueError):
+    """A name that would hide something: an attribute named like a ``Module`` method,
+    a ``ModuleDict`` key named like one of its attributes."""
+
+
 class StateError(PolymodError, RuntimeError):
     """Module state that does not allow the operation (uninitialised, cycles)."""
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import backend as _backend
 from . import diagnose as _diagnose
 from . import slots as _slots
-from .errors import BackendTypeError, PolymodError, StateError
+from .errors import BackendTypeError, NameClashError, PolymodError, StateError
 from .parameter import Buffer, Constant, Parameter
 from .slots import FOREIGN_MODULES, LazySlot, first_tensor, mutable, refuse_foreign
 
@@ -171,7 +171,7 @@ class Module:
             raise StateError(f"{type(self).__name__}.__init__ must call super().__init__() "
                              f"before assigning attributes (received {name!r}).")
         if name in _PROTECTED and not name.startswith("_"):
-            raise StateError(
+            raise NameClashError(
                 f"Attribute {name!r} of {type(self).__name__} would shadow the method "
                 f"Module.{name}(); choose another name, e.g. 'layers' or '{name}_'.")
         params = d["_params"]

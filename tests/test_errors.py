@@ -179,8 +179,9 @@ def test_attribute_shadowing_a_method(name):
             super().__init__()
             setattr(self, name, (nn.Linear(2, 2),))
 
-    with pytest.raises(pm.StateError) as info:
+    with pytest.raises(pm.NameClashError) as info:  # a name problem: a ValueError (DESIGN.md)
         Bad()
+    assert isinstance(info.value, ValueError)
     text = str(info.value)
     assert f"'{name}'" in text and f"Module.{name}()" in text and "choose another name" in text
 

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ..errors import BackendTypeError, StateError
+from ..errors import BackendTypeError, NameClashError
 from ..module import Module
 from ..slots import structure_changed
 
@@ -194,7 +194,7 @@ class ModuleDict(Module):
             raise ValueError(f"ModuleDict keys must be non-empty strings without dots; "
                              f"received {key!r}.")
         if key in self.__dict__ and key not in self._pm_keys or hasattr(type(self), key):
-            raise StateError(f"ModuleDict key {key!r} clashes with an attribute of "
+            raise NameClashError(f"ModuleDict key {key!r} clashes with an attribute of "
                              f"ModuleDict; choose another key.")
         _check_module(module, "ModuleDict")
         self._adopt_child(key, module)
