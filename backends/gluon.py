@@ -158,6 +158,10 @@ def _fresh_grads(value: Any, tensors: list) -> list:
             for i in range(len(tensors))]
 
 
+# MXNet's words for a value with no recorded graph behind it
+_NO_GRAPH = ("computational graph", "computation graph")
+
+
 def value_and_grad(fn: Any, tensors: list) -> tuple:
     with autograd.record():
         value = fn()
@@ -166,7 +170,7 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
     try:  # fresh gradient arrays, one engine op less per parameter than backward() + copies
         return value, _fresh_grads(value, tensors)
     except mx.base.MXNetError as err:  # a parameter the value does not use: see below
-        if "unreachable" not in str(err) and "comput" not in str(err):
+        if "unreachable" not in str(err) and not any(w in str(err) for w in _NO_GRAPH):
             raise
     # backward() writes only the gradients of parameters in the graph (the failed grad()
     # left it intact): clear the others' first, or they keep an earlier call's gradient
@@ -176,7 +180,7 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
     try:
         value.backward()
     except mx.base.MXNetError as err:  # a value that depends on no parameter: zeros
-        if "computational graph" not in str(err) and "computation graph" not in str(err):
+        if not any(w in str(err) for w in _NO_GRAPH):
             raise
         return value, [mnp.zeros_like(t) for t in tensors]
     return value, [t.grad.copy() if t.grad is not None else mnp.zeros_like(t) for t in tensors]

@@ -71,8 +71,9 @@ def _scope(device: Any) -> Any:
     return contextlib.nullcontext() if device is None else tf.device(device)
 
 
-def _adopted(array: np.ndarray, device: Any) -> Any:
-    """A tensor over ``array``'s own memory (the core hands over arrays it owns), or None.
+def _adopted(array: np.ndarray, device: Any, copy: bool = False) -> Any:
+    """A tensor over ``array``'s own memory (the core hands over arrays it owns; with
+    ``copy``, over an aligned copy), or None where TensorFlow should convert it itself.
 
     ``tf.Variable`` keeps such a tensor's buffer instead of copying it. For large arrays
     only: TensorFlow's own conversion of NumPy data copies twice at about a third of
@@ -81,7 +82,7 @@ def _adopted(array: np.ndarray, device: Any) -> Any:
     if (device is not None or array.nbytes < _memory.ADOPT_MIN_BYTES
             or array.dtype.kind not in "fiu"):
         return None
-    if not _memory.is_aligned(array):
+    if copy or not _memory.is_aligned(array):
         array = _memory.aligned_copy(array)
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
@@ -111,11 +112,11 @@ def create_constant(array: np.ndarray, device: Any) -> Any:
 
 def assign(target: Any, value: Any) -> None:
     """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place."""
-    if (isinstance(value, np.ndarray) and value.nbytes >= _memory.ADOPT_MIN_BYTES
-            and value.dtype == dtype_of(target) and device_of(target) is None):
+    if isinstance(value, np.ndarray) and value.dtype == dtype_of(target):
         # one aligned copy that TensorFlow takes as it is, instead of its two slow ones;
         # a copy always: the variable may keep the buffer, and `value` is the caller's
-        value = _adopted(_memory.aligned_copy(value), None)
+        adopted = _adopted(value, device_of(target), copy=True)
+        value = value if adopted is None else adopted
     target.assign(value)
 
 

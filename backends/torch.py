@@ -80,19 +80,20 @@ no_grad = torch.no_grad
 # about 10 us a call: more than a small MLP's whole backward. For a plain scalar tensor,
 # call the C++ engine as it does; anything else (a subclass, another torch) takes the API.
 _ENGINE = getattr(torch.autograd.variable.Variable, "_execution_engine", None)
-_TLS = (getattr(torch._C, "_stash_obj_in_tls", None),
-        getattr(torch._C, "_remove_obj_from_tls", None))
+_STASH = getattr(torch._C, "_stash_obj_in_tls", None)
+_UNSTASH = getattr(torch._C, "_remove_obj_from_tls", None)
+_ENGINE_USABLE = None not in (_ENGINE, _STASH, _UNSTASH)  # decided once, at import
 
 
 def _grad(value: torch.Tensor, tensors: list) -> tuple:
-    if _ENGINE is None or None in _TLS or type(value) is not torch.Tensor:
+    if not _ENGINE_USABLE or type(value) is not torch.Tensor:
         return torch.autograd.grad(value, tensors, allow_unused=True)
-    _TLS[0]("context", contextvars.copy_context())  # what grad does for compiled autograd
+    _STASH("context", contextvars.copy_context())  # what grad does for compiled autograd
     try:
         return _ENGINE.run_backward((value,), (torch.ones_like(value),), False, False,
                                     tuple(tensors), True, False)
     finally:
-        _TLS[1]("context")
+        _UNSTASH("context")
 
 
 def value_and_grad(fn: Any, tensors: list) -> tuple:
