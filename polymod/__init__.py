@@ -12,7 +12,6 @@ Example:
 
 from . import init, nn, ops, optim
 from .autograd import no_grad, value_and_grad
-from .backend import available_backends, backend_of, get_backend, set_backend, use_backend
 from .errors import (
     BackendNameError,
     BackendTypeError,
@@ -29,6 +28,8 @@ from .module import Module
 from .native import native
 from .parameter import Buffer, Constant, Parameter, constant
 from .random import rand, randn, seed
+from .registry import available_backends, backend_of
+from .selection import get_backend, set_backend, use_backend
 from .tensor import asarray, ones, to_numpy, zeros
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import backend as _backend
+from . import registry, selection
 from .errors import ShapeError, StateError
 from .module import Module
 
@@ -15,10 +15,10 @@ from .module import Module
 def _materialize(net: Module, fn: Callable, args: tuple, kwargs: dict) -> None:
     """Binds and builds a model before recording, so lazy parameters exist to differentiate."""
     inputs = [a for a in args if not isinstance(a, (int, float, bool, str))]
-    adapter = net._adapter or (_backend.adapter_of(inputs[0]) if inputs else None)
+    adapter = net._adapter or (registry.adapter_of(inputs[0]) if inputs else None)
     if net._adapter is None and adapter is not None and adapter.NAME != "numpy":
         net.to(adapter.NAME, device=adapter.device_of(inputs[0]))
-    with (net._adapter or _backend.resolve(None)).no_grad():
+    with (net._adapter or selection.chosen_adapter(None)).no_grad():
         fn(net, *args, **kwargs)  # one forward pass materialises every lazy shape
 
 
@@ -104,7 +104,7 @@ def no_grad(backend: str | None = None) -> Iterator[None]:
         ...     y = pm.nn.Linear(2, 2)(pm.ones(1, 2, backend="numpy"))
     """
     with contextlib.ExitStack() as stack:
-        names = [backend] if backend else list(_backend._adapters)
+        names = [backend] if backend else list(registry.loaded())
         for name in names:
-            stack.enter_context(_backend.adapter(name).no_grad())
+            stack.enter_context(registry.adapter(name).no_grad())
         yield

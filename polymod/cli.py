@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import backend as _backend
+from . import registry, selection
+from .errors import BackendNameError
 
 
 class UsageError(Exception):
@@ -43,18 +44,18 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 def _parse_backends(text: str | None) -> list[str]:
     if not text:
-        return [b for b in _backend.available_backends() if b != "numpy"]
+        return [b for b in registry.available_backends() if b != "numpy"]
     names = []
     for part in text.split(","):
         if not part.strip():
             continue
         try:
-            name = _backend.canonical_name(part)
-        except _backend.BackendNameError as err:
+            name = registry.canonical_name(part)
+        except BackendNameError as err:
             raise UsageError(str(err)) from None
-        if not _backend.is_installed(name):
+        if not registry.is_installed(name):
             raise UsageError(f"Backend {name!r} is not installed: pip install "
-                             f"'polymod[{_backend.PIP_EXTRA.get(name, name)}]'.")
+                             f"'polymod[{registry.spec(name).extra}]'.")
         if name != "numpy":
             names.append(name)
     return names
@@ -172,16 +173,16 @@ def _info(args: argparse.Namespace) -> int:
     import polymod
 
     print(f"polymod {polymod.__version__} (python {sys.version.split()[0]})")
-    print(f"default backend: {_backend.get_backend()}")
-    for name in _backend.BACKENDS:
-        if _backend.is_installed(name):
+    print(f"default backend: {selection.get_backend()}")
+    for name in registry.NAMES:
+        if registry.is_installed(name):
             try:
-                version = _backend.adapter(name).version()
+                version = registry.adapter(name).version()
             except Exception as err:  # installed but broken: say so
                 version = f"installed, fails to load: {type(err).__name__}: {err}"
             print(f"  {name:<6} {version}")
         else:
-            print(f"  {name:<6} missing: pip install 'polymod[{_backend.PIP_EXTRA[name]}]'")
+            print(f"  {name:<6} missing: {registry.spec(name).install_hint}")
     return 0
 
 

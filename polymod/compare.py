@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend as _backend
-from . import ops
+from . import ops, registry, selection
 from .autograd import value_and_grad
 from .module import Module
 from .random import seed as _seed
@@ -80,7 +79,7 @@ def _record_outputs(net: Module, sink: list) -> Callable[[], None]:
         def recorder(*args: Any, _f: Any = original, _p: str = path, **kwargs: Any) -> Any:
             out = _f(*args, **kwargs)
             try:
-                sink.append((_p, _backend.adapter_of(out).to_numpy(out)))
+                sink.append((_p, registry.adapter_of(out).to_numpy(out)))
             except Exception:  # a non-tensor output (tuple, dict) is not compared
                 pass
             return out
@@ -111,9 +110,9 @@ def run_backend(factory: Callable[[], Module], inputs: Sequence[np.ndarray], nam
     """Builds the model from ``seed`` on ``backend`` and records its numbers."""
     record = Record(model=name, backend=backend)
     try:
-        adapter = _backend.adapter(backend)
+        adapter = registry.adapter(backend)
         _seed(seed)
-        with _backend.use_backend(backend):
+        with selection.use_backend(backend):
             net = factory()
             native = [adapter.from_numpy(np.asarray(x)) for x in inputs]
             undo = _record_outputs(net, record._outputs)
@@ -142,10 +141,10 @@ def compare(factory: Callable[[], Module], inputs: Sequence[Any], backends: Sequ
             grads: bool = True, seed: int = 0, timing: bool = False,
             progress: Callable[[str], None] | None = None) -> list[Record]:
     """Runs ``factory()`` on the NumPy reference and on ``backends``; returns one record each."""
-    arrays = [np.asarray(_backend.adapter_of(x).to_numpy(x)) if not isinstance(
+    arrays = [np.asarray(registry.adapter_of(x).to_numpy(x)) if not isinstance(
         x, np.ndarray) else x for x in inputs]
-    frameworks = [b for b in (backends or _backend.available_backends()) if b != "numpy"]
-    frameworks = [_backend.canonical_name(b) for b in frameworks]
+    frameworks = [b for b in (backends or registry.available_backends()) if b != "numpy"]
+    frameworks = [registry.canonical_name(b) for b in frameworks]
     records = []
     for backend in ["numpy", *frameworks]:
         if progress is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import backend as _backend
+from . import registry
 from .errors import BackendTypeError, PolymodError
 
 _ENTRY_POINTS = ("forward", "build")
@@ -63,7 +63,7 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
     x = inputs[0]
     name = type(module).__name__
     try:
-        owner = _backend.adapter_of(x)
+        owner = registry.adapter_of(x)
     except BackendTypeError:
         kind = type(x)
         return BackendTypeError(

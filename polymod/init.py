@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend as _backend
+from . import registry
 from .random import generator
 
 Shape = Sequence[int]
@@ -241,7 +241,7 @@ def _fill(target: Any, init: Initializer) -> Any:
     if handle is not None:  # a parameter attribute: through its handle (no longer default)
         handle.assign(init(handle.shape))
         return target
-    adapter = _backend.adapter_of(target)
+    adapter = registry.adapter_of(target)
     adapter.assign(target, init(tuple(adapter.shape(target))))
     return target
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from . import backend as _backend
 from . import memory as _memory
+from . import registry
 from .errors import BackendTypeError, WeightsFileError
 from .module import LoadResult, Module
 
@@ -362,7 +362,7 @@ def check_and_assign(net: Module, state: Mapping[str, Any], strict: bool,
 def _to_numpy(value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
-    return _backend.adapter_of(value).to_numpy(value)
+    return registry.adapter_of(value).to_numpy(value)
 
 
 def load_native(net: Module, source: Any) -> LoadResult:
@@ -388,7 +388,7 @@ def load_native(net: Module, source: Any) -> LoadResult:
     if name is None:
         raise BackendTypeError(f"load_native expects a state_dict, a torch.nn.Module, a Keras "
                                f"model or a Gluon block; received {type(source).__qualname__}.")
-    arrays = _backend.adapter(name).export_weights(source)
+    arrays = registry.adapter(name).export_weights(source)
     if isinstance(arrays, Mapping):
         return check_and_assign(net, arrays, True, source=type(source).__name__)
     names = [n for n, _ in net.named_parameters()]

@@ -16,8 +16,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from . import backend as _backend
 from . import diagnose as _diagnose
+from . import registry, selection
 from . import slots as _slots
 from .errors import BackendTypeError, NameClashError, PolymodError, StateError
 from .parameter import Buffer, Constant, Parameter
@@ -122,9 +122,9 @@ class Module:
                 try:
                     if self._adapter is None:
                         first = args[0] if args else first_tensor(kwargs.values())
-                        kind = _backend.adapter_of(first) if first is not None else None
+                        kind = registry.adapter_of(first) if first is not None else None
                         if kind is None or kind.NAME == "numpy":
-                            self._bind(_backend.resolve(None), None)
+                            self._bind(selection.chosen_adapter(None), None)
                         else:
                             self._bind(kind, kind.device_of(first))
                     if args and type(args[0]) is _ndarray:
@@ -285,7 +285,7 @@ class Module:
             self._register(name, data)
             return
         array = np.asarray(data if not hasattr(data, "shape") else
-                           _backend.adapter_of(data).to_numpy(data))
+                           registry.adapter_of(data).to_numpy(data))
         self._register(name, Buffer(array, dtype=dtype or array.dtype))
 
     # -- traversal --------------------------------------------------------------------------
@@ -463,7 +463,7 @@ class Module:
             >>> net.to("numpy") is net
             True
         """
-        adapter = _backend.resolve(backend)
+        adapter = selection.chosen_adapter(backend)
         if self._adapter is None:
             self._bind(adapter, device)
             return self
@@ -573,7 +573,7 @@ class Module:
                         fill = rule.resolve(handle.shape, own, fan_in if name == "bias" else None)
                         handle.assign(fill(handle.shape))
         if inputs:
-            adapter = self._adapter or _backend.adapter_of(inputs[0])
+            adapter = self._adapter or registry.adapter_of(inputs[0])
             with adapter.no_grad():
                 self(*inputs)
         return self

@@ -20,17 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from . import backend as _backend
+from . import registry, selection
 from .errors import BackendTypeError
 
-_by_type = _backend._adapter_by_type
+_by_type = registry.adapter_by_type
 
 
 def _of(x: Any) -> Any:
     try:
         return _by_type[type(x)]
     except KeyError:
-        return _backend.adapter_of(x)
+        return registry.adapter_of(x)
 
 
 def _dispatch(*args: Any) -> tuple[Any, tuple]:
@@ -54,7 +54,7 @@ def _dispatch(*args: Any) -> tuple[Any, tuple]:
         if found.NAME == "numpy":
             return found, args
         return found, tuple(found.from_numpy(x) if type(x) is np.ndarray else x for x in args)
-    adapter = _backend.resolve(None)
+    adapter = selection.chosen_adapter(None)
     first = args[0]
     array = np.asarray(first, np.float32) if type(first) is float else np.asarray(first)
     return adapter, (adapter.from_numpy(array),) + args[1:]
@@ -250,7 +250,7 @@ cast = astype
 def _like(target: Any, x: Any, adapter: Any) -> Any:
     """``target`` on ``x``'s backend (NumPy data or the same framework's tensor)."""
     if type(target) is not type(x) and adapter.NAME != "numpy":
-        source = _backend.adapter_of(target)
+        source = registry.adapter_of(target)
         if source is not adapter:
             target = adapter.from_numpy(source.to_numpy(target))
     elif adapter.NAME == "numpy":

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from . import backend as _backend
 from . import init as _init
+from . import registry
 from .errors import BackendTypeError, ShapeError, UninitializedParameterError
 
 # id(native value or unbound array) -> weak handle, so that pm.init.*_ given the attribute
@@ -144,7 +144,7 @@ class Parameter:
 
     def _as_array(self, data: Any) -> np.ndarray:
         try:
-            array = _backend.adapter_of(data).to_numpy(data)
+            array = registry.adapter_of(data).to_numpy(data)
         except BackendTypeError:
             array = np.asarray(data)
         if array.dtype.kind not in "biuf":

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend as _backend
+from . import selection
 
 _generator = np.random.Generator(np.random.PCG64())
 
@@ -46,7 +46,7 @@ def normalize_shape(shape: Sequence[Any]) -> tuple[int, ...]:
 
 
 def _finish(array: np.ndarray, backend: str | None, dtype: Any) -> Any:
-    return _backend.resolve(backend).from_numpy(array.astype(dtype, copy=False))
+    return selection.chosen_adapter(backend).from_numpy(array.astype(dtype, copy=False))
 
 
 def rand(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> Any:

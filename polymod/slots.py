@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from . import backend as _backend
+from . import registry
 from .errors import BackendTypeError
 
 # Bumped by every change to any module's attributes, children or parameters: a cached
@@ -25,7 +25,7 @@ def first_tensor(values: Any) -> Any:
     """The first value that is a tensor of some backend (a keyword-only first call)."""
     for value in values:
         try:
-            _backend.adapter_of(value)
+            registry.adapter_of(value)
             return value
         except BackendTypeError:
             continue

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend as _backend
+from . import registry, selection
 from .errors import BackendTypeError
 from .random import normalize_shape
 
@@ -21,7 +21,7 @@ def to_numpy(x: Any) -> np.ndarray:
     """
     if isinstance(x, (list, tuple, int, float, bool)):
         return np.asarray(x)
-    return _backend.adapter_of(x).to_numpy(x)
+    return registry.adapter_of(x).to_numpy(x)
 
 
 def asarray(data: Any, backend: str | None = None, dtype: Any = None) -> Any:
@@ -46,7 +46,7 @@ def asarray(data: Any, backend: str | None = None, dtype: Any = None) -> Any:
     elif array.dtype.kind not in "biuf":
         raise BackendTypeError(
             f"Expected numeric data for pm.asarray; received dtype {array.dtype}.")
-    return _backend.resolve(backend).from_numpy(array)
+    return selection.chosen_adapter(backend).from_numpy(array)
 
 
 def zeros(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> Any:
@@ -57,7 +57,7 @@ def zeros(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> An
         >>> pm.zeros(2, 3, backend="numpy").shape
         (2, 3)
     """
-    return _backend.resolve(backend).from_numpy(np.zeros(normalize_shape(shape), dtype))
+    return selection.chosen_adapter(backend).from_numpy(np.zeros(normalize_shape(shape), dtype))
 
 
 def ones(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> Any:
@@ -68,4 +68,4 @@ def ones(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> Any
         >>> pm.ones(3, backend="numpy")
         array([1., 1., 1.], dtype=float32)
     """
-    return _backend.resolve(backend).from_numpy(np.ones(normalize_shape(shape), dtype))
+    return selection.chosen_adapter(backend).from_numpy(np.ones(normalize_shape(shape), dtype))

@@ -46,7 +46,7 @@ def native_types(name: str) -> tuple[type, ...]:
 @pytest.fixture(autouse=True)
 def _reset_polymod_state():
     """Each test starts with the torch init scheme, no process default backend."""
-    from polymod import backend as _b
+    from polymod import selection as _b
 
     before = _b._process_default
     pm.init.set_scheme("torch")

@@ -12,8 +12,7 @@ import pytest
 from conftest import assert_same_numbers, native_types
 
 import polymod as pm
-from polymod import backend as _backend
-from polymod import nn, ops
+from polymod import nn, ops, selection
 
 ALL = ["numpy", "torch", "keras", "gluon"]
 
@@ -40,7 +39,7 @@ def test_aliases(alias, name):
 
 
 def test_default_precedence(monkeypatch):
-    monkeypatch.setattr(_backend, "_process_default", None)
+    monkeypatch.setattr(selection, "_process_default", None)
     monkeypatch.delenv("POLYMOD_BACKEND", raising=False)
     assert pm.get_backend() == "numpy"
     monkeypatch.setenv("POLYMOD_BACKEND", "mx")
@@ -59,7 +58,7 @@ def test_default_precedence(monkeypatch):
 
 
 def test_use_backend_is_per_thread(monkeypatch):
-    monkeypatch.setattr(_backend, "_process_default", None)
+    monkeypatch.setattr(selection, "_process_default", None)
     monkeypatch.delenv("POLYMOD_BACKEND", raising=False)
     seen = {}
     inside = threading.Event()

@@ -201,7 +201,7 @@ def test_bad_input_is_the_same_error_everywhere(case, extra, kind):
                 # NumPy input is data: float64 is cast to float32, never an error
                 assert pm.to_numpy(net(bad)).dtype == np.float32
                 continue
-            data = bad if backend == "numpy" else pm.backend.adapter(backend).from_numpy(bad)
+            data = bad if backend == "numpy" else pm.registry.adapter(backend).from_numpy(bad)
             expected = pm.ShapeError if kind == "features" else pm.BackendTypeError
             with pytest.raises(expected) as info:
                 net(data)

@@ -28,7 +28,7 @@ def reference(x: np.ndarray) -> np.ndarray:
 
 def native(x: np.ndarray, backend: str):
     """A native tensor of ``backend`` holding exactly ``x`` (its dtype kept)."""
-    return pm.backend.adapter(backend).from_numpy(np.asarray(x))
+    return pm.registry.adapter(backend).from_numpy(np.asarray(x))
 
 
 def data(*shape: int) -> np.ndarray:

@@ -75,7 +75,7 @@ def test_unknown_backend_is_a_usage_error(tmp_path) -> None:
 def test_missing_framework_is_a_skip_with_the_extra(tmp_path) -> None:
     # Pretend MXNet is not installed (the real framework stays untouched).
     code, output = run_pytest(tmp_path, conftest="""
-        import polymod.backend as b
+        import polymod.registry as b
         _real = b.is_installed
         b.is_installed = lambda name: False if b.canonical_name(name) == "gluon" else _real(name)
     """)

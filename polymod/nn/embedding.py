@@ -87,9 +87,9 @@ class Embedding(Module):
         return self._pm_embedding(indices, self.weight, self.padding_idx)
 
     def check_input(self, indices: Any, *rest: Any) -> BackendTypeError | None:
-        from .. import backend as _backend
+        from .. import registry
 
-        dtype = _backend.adapter_of(indices).dtype_of(indices)
+        dtype = registry.adapter_of(indices).dtype_of(indices)
         if dtype.kind not in "iu":
             return BackendTypeError(f"Embedding expects integer indices; received a tensor of dtype "
                               f"{dtype}. Convert it with ops.astype(x, 'int64').")

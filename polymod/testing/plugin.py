@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from polymod import backend as _backend
+from polymod import registry, selection
+from polymod.errors import BackendNameError
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -32,10 +33,10 @@ def pytest_configure(config: Any) -> None:
 def _chosen(config: Any) -> list[str]:
     option = config.getoption("--backends", default=None)
     if not option:
-        return list(_backend.BACKENDS)
+        return list(registry.NAMES)
     try:
-        return [_backend.canonical_name(n) for n in option.split(",") if n.strip()]
-    except _backend.BackendNameError as err:
+        return [registry.canonical_name(n) for n in option.split(",") if n.strip()]
+    except BackendNameError as err:
         raise pytest.UsageError(f"--backends: {err}") from None
 
 
@@ -46,8 +47,8 @@ def pytest_generate_tests(metafunc: Any) -> None:
     marker = metafunc.definition.get_closest_marker("backends")
     if marker is not None:
         try:
-            wanted = [_backend.canonical_name(n) for n in marker.args]
-        except _backend.BackendNameError as err:
+            wanted = [registry.canonical_name(n) for n in marker.args]
+        except BackendNameError as err:
             raise pytest.UsageError(f"@pytest.mark.backends on {metafunc.function.__name__}: "
                                     f"{err}") from None
         names = [n for n in names if n in wanted]
@@ -58,9 +59,9 @@ def pytest_generate_tests(metafunc: Any) -> None:
 def backend(request: Any) -> Any:
     """The backend's name; the test runs inside ``pm.use_backend(name)``."""
     name = request.param
-    if not _backend.is_installed(name):
+    if not registry.is_installed(name):
         pytest.skip(f"backend {name!r} is not installed: pip install "
-                    f"'polymod[{_backend.PIP_EXTRA[name]}]'")
-    _backend.adapter(name)
-    with _backend.use_backend(name):
+                    f"{registry.spec(name).install_hint}")
+    registry.adapter(name)
+    with selection.use_backend(name):
         yield name

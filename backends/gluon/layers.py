@@ -1,0 +1,112 @@
+"""The ops behind layers: linear, convolution, pooling, dropout, activations, losses."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from polymod.adapter import empty_batch_safe as _empty_batch_guard
+
+from .framework import mnp, npx
+from .ops import log_softmax
+from .tensors import dtype_of
+
+_out_features: dict[int, int] = {}  # id(weight) -> rows, dropped when the weight dies
+
+
+def _rows(weight: Any) -> int:
+    # Each .shape is a call into MXNet (~0.8 us, a tenth of a small layer's overhead):
+    # a weight's shape never changes, so read it once.
+    rows = _out_features.get(id(weight))
+    if rows is None:
+        rows = _out_features[id(weight)] = weight.shape[0]
+        weakref.finalize(weight, _out_features.pop, id(weight), None)
+    return rows
+
+
+def linear(x: Any, weight: Any, bias: Any) -> Any:
+    # Hot path: each keyword is one more string MXNet parses per call, so pass no_bias
+    # only when it is True.
+    out_features = _rows(weight)
+    if not out_features or 0 in x.shape:  # MXNet fails (asynchronously for an empty
+        # batch) on zero-size operands; torch and TF give zeros (plus the bias)
+        out = mnp.zeros(x.shape[:-1] + (out_features,), dtype=x.dtype, ctx=x.ctx)
+        return out if bias is None else out + bias
+    if bias is None:
+        return npx.fully_connected(x, weight, None, no_bias=True, num_hidden=out_features,
+                                   flatten=False)
+    return npx.fully_connected(x, weight, bias, num_hidden=out_features, flatten=False)
+
+
+def _check_classes(target: Any, classes: int) -> None:
+    # npx.pick clips a class index out of range: a silently wrong loss where torch, TF
+    # and NumPy raise. Checking costs one sync per loss; a wrong number costs more.
+    if target.size and (float(target.min()) < 0 or float(target.max()) >= classes):
+        raise IndexError(f"Target class index out of bounds: expected 0 <= target < "
+                         f"{classes}; received values in [{int(target.min())}, "
+                         f"{int(target.max())}].")
+
+
+def cross_entropy(logits: Any, target: Any) -> Any:
+    _check_classes(target, logits.shape[-1])
+    return -mnp.mean(npx.pick(log_softmax(logits, -1), target, axis=-1))
+
+
+_empty_batch_safe = _empty_batch_guard(  # a [:0] slice would still trip MXNet: fresh arrays
+    lambda x: mnp.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype, ctx=x.ctx),
+    lambda out: mnp.zeros((0,) + tuple(out.shape[1:]), dtype=out.dtype, ctx=out.ctx))
+
+
+@_empty_batch_safe
+def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation: tuple,
+         groups: int) -> Any:
+    """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""
+    if all(lo == hi for lo, hi in padding):
+        pad = tuple(lo for lo, _ in padding)
+    else:  # asymmetric ('same' with an even kernel): pad first
+        x = mnp.pad(x, ((0, 0), (0, 0)) + tuple(tuple(p) for p in padding))
+        pad = (0,) * len(padding)
+    return npx.convolution(x, weight, bias, kernel=tuple(weight.shape[2:]), stride=stride,
+                           dilate=dilation, pad=pad, num_filter=weight.shape[0],
+                           num_group=groups, no_bias=bias is None,
+                           layout="NCW" if len(stride) == 1 else "NCHW")
+
+
+@_empty_batch_safe
+def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    y = npx.pooling(x, kernel=kernel, stride=stride, pad=padding, pool_type="max")
+    # MXNet's max pool skips NaN; PyTorch's keeps it: put it back
+    nan = npx.pooling(mnp.isnan(x).astype(x.dtype), kernel=kernel, stride=stride, pad=padding,
+                      pool_type="max")
+    return mnp.where(nan > 0, mnp.full(y.shape, np.nan, dtype=y.dtype, ctx=y.ctx), y)
+
+
+@_empty_batch_safe
+def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    return npx.pooling(x, kernel=kernel, stride=stride, pad=padding, pool_type="avg",
+                       count_include_pad=True)
+
+
+def dropout(x: Any, p: float) -> Any:
+    from polymod.random import dropout_mask
+
+    return x * mnp.array(dropout_mask(tuple(x.shape), p, dtype_of(x)), ctx=x.ctx)
+
+
+def silu(x: Any) -> Any:
+    return x * npx.sigmoid(x)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return npx.leaky_relu(x, act_type="leaky", slope=negative_slope)
+
+
+def bce_with_logits(x: Any, y: Any) -> Any:
+    return mnp.maximum(x, 0) - x * y + mnp.log1p(mnp.exp(-mnp.abs(x)))
+
+
+def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
+    _check_classes(target, logits.shape[1])
+    return -npx.pick(log_softmax(logits, 1), target, axis=1)

@@ -1,0 +1,91 @@
+"""Tensors and storage: moving data in and out, creating parameters, in-place writes."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+from polymod import memory as _memory
+
+from .framework import autograd, gluon, mnp, mx
+
+
+def _context(device: Any) -> Any:
+    return device if device is not None else mx.cpu()
+
+
+def from_numpy(array: np.ndarray, device: Any = None) -> Any:
+    return mnp.array(array, dtype=array.dtype, ctx=_context(device))
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    if x.size * np.dtype(x.dtype).itemsize < _memory.ADOPT_MIN_BYTES:
+        return x.asnumpy()  # already a fresh copy
+    # what asnumpy does, into aligned memory: the same one copy, and TensorFlow can then
+    # adopt the array (.to("keras")) instead of copying it twice
+    out = _memory.aligned_empty(x.shape, x.dtype)
+    mx.base.check_call(mx.base._LIB.MXNDArraySyncCopyToCPU(
+        x.handle, out.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(out.size)))
+    return out
+
+
+def dtype_of(x: Any) -> np.dtype:
+    return np.dtype(x.dtype)
+
+
+def shape(x: Any) -> tuple:
+    return tuple(x.shape)
+
+
+def device_of(x: Any) -> Any:
+    return None if x.ctx.device_type == "cpu" else x.ctx
+
+
+def _adopt(array: np.ndarray, device: Any) -> Any:
+    """An ndarray over ``array``'s own memory (the core hands over arrays it owns)."""
+    if device is not None or not array.flags.c_contiguous or array.dtype.kind not in "fiu":
+        return from_numpy(array, device)
+    return mx.nd.from_numpy(array, zero_copy=True).as_np_ndarray()
+
+
+def create_parameter(array: np.ndarray, name: str, trainable: bool, device: Any) -> tuple:
+    param = gluon.Parameter(name, shape=array.shape, dtype=array.dtype,
+                            grad_req="write" if trainable else "null")
+    # Parameter._init_impl would copy the data once more (copyto): set it up directly.
+    ctx = _context(device)
+    param._ctx_list = [ctx]
+    param._ctx_map = [[], []]
+    param._ctx_map[ctx.device_typeid & 1] = [None] * ctx.device_id + [0]
+    param._data = [_adopt(array, device)]
+    param._init_grad()
+    return param, param._data[0]
+
+
+def create_constant(array: np.ndarray, device: Any) -> Any:
+    return from_numpy(array, device)
+
+
+def assign(target: Any, value: Any) -> None:
+    """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place."""
+    if isinstance(value, np.ndarray):
+        if target.ctx.device_type == "cpu" and value.shape == target.shape:
+            target._sync_copyfrom(value)  # what `nd[:] = numpy` runs: one copy, no engine op
+            return
+        value = mnp.array(value, dtype=target.dtype, ctx=target.ctx)
+    with autograd.pause():
+        target[() if target.ndim == 0 else ...] = value  # 0-d: MXNet takes only ()
+
+
+def set_trainable(native: Any, flag: bool) -> None:
+    native.grad_req = "write" if flag else "null"
+
+
+def is_trainable(native: Any, stored: bool) -> bool:
+    """The framework's own flag (a user may freeze with ``grad_req = 'null'``)."""
+    return native.grad_req != "null"
+
+
+def create_buffer(array: np.ndarray, device: Any) -> Any:
+    return from_numpy(array, device)

@@ -1,0 +1,164 @@
+"""The ops behind layers: linear, convolution, pooling, dropout, activations, losses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from polymod.adapter import empty_batch_safe as _empty_batch_guard
+
+from .framework import tf
+from .tensors import dtype_of
+
+
+def linear(x: Any, weight: Any, bias: Any) -> Any:
+    rank = x.shape.rank
+    if rank == 2:  # bias_add, as Keras' Dense: its gradient is one op, `+`'s is four
+        out = tf.matmul(x, weight, transpose_b=True)
+        return out if bias is None else tf.nn.bias_add(out, bias)
+    # 1-D and batched N-D input, as torch's F.linear takes them
+    out = tf.tensordot(x, weight, axes=[[rank - 1], [1]])
+    return out if bias is None else out + bias
+
+
+def cross_entropy(logits: Any, target: Any) -> Any:
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(target, tf.int64), logits=logits))
+
+
+def _dilate_kernel(w: Any, dilation: tuple) -> Any:
+    """An HWIO kernel with zeros between its taps: a dilated conv as an undilated one."""
+    for axis, d in enumerate(dilation):
+        if d == 1:
+            continue
+        k = w.shape[axis]
+        spread = tf.stack([w] + [tf.zeros_like(w)] * (d - 1), axis=axis + 1)
+        new_shape = [int(n) for n in w.shape]
+        new_shape[axis] = k * d
+        w = tf.reshape(spread, new_shape)
+        w = w[:(k - 1) * d + 1] if axis == 0 else w[:, :(k - 1) * d + 1]
+    return w
+
+
+def _conv2d_cpu_safe(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple,
+                     groups: int) -> Any:
+    """NCHW conv built from ops whose gradients TensorFlow has on CPU (NHWC, ungrouped,
+    undilated); used for the backward pass only."""
+    x = tf.transpose(x, (0, 2, 3, 1))
+    w = _dilate_kernel(w, dilation)
+    pads = [[0, 0], list(padding[0]), list(padding[1]), [0, 0]]
+    strides = [1, stride[0], stride[1], 1]
+    if groups == 1:
+        y = tf.nn.conv2d(x, w, strides, pads)
+    else:
+        y = tf.concat([tf.nn.conv2d(a, b, strides, pads) for a, b in
+                       zip(tf.split(x, groups, axis=3), tf.split(w, groups, axis=3), strict=True)], axis=3)
+    return tf.transpose(y, (0, 3, 1, 2))
+
+
+def _conv2d(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Any:
+    """Forward in NCHW (native on CPU, grouped and dilated too); TensorFlow's CPU kernels
+    compute conv gradients only in NHWC without groups or dilation, so the backward
+    pass goes through those."""
+    pads = [[0, 0], [0, 0], list(padding[0]), list(padding[1])]
+    nhwc_pads = [0, 0, *padding[0], *padding[1], 0, 0]
+    strides = [1, 1, stride[0], stride[1]]
+    plain = groups == 1 and dilation == (1, 1)
+
+    @tf.custom_gradient
+    def run(x: Any, w: Any) -> Any:
+        y = tf.nn.conv2d(x, w, strides, pads, data_format="NCHW", dilations=[1, 1, *dilation])
+
+        def grad(dy: Any) -> Any:
+            if plain:
+                x_t = tf.transpose(x, (0, 2, 3, 1))
+                dy_t = tf.transpose(dy, (0, 2, 3, 1))
+                nhwc = [1, stride[0], stride[1], 1]
+                dx = tf.raw_ops.Conv2DBackpropInput(
+                    input_sizes=tf.shape(x_t), filter=w, out_backprop=dy_t, strides=nhwc,
+                    padding="EXPLICIT", explicit_paddings=nhwc_pads)
+                dw = tf.raw_ops.Conv2DBackpropFilter(
+                    input=x_t, filter_sizes=tf.shape(w), out_backprop=dy_t, strides=nhwc,
+                    padding="EXPLICIT", explicit_paddings=nhwc_pads)
+                return tf.transpose(dx, (0, 3, 1, 2)), dw
+            with tf.GradientTape() as tape:
+                tape.watch([x, w])
+                y2 = _conv2d_cpu_safe(x, w, stride, padding, dilation, groups)
+            return tape.gradient(y2, [x, w], output_gradients=dy)
+
+        return y, grad
+
+    return run(x, w)
+
+
+@_empty_batch_guard(lambda x: tf.zeros((1,) + tuple(x.shape[1:]), x.dtype),
+                  lambda out: tf.zeros((0,) + tuple(out.shape[1:]), out.dtype))
+def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation: tuple,
+         groups: int) -> Any:
+    """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""
+    one_d = len(stride) == 1
+    x = tf.convert_to_tensor(x)  # a variable read inside custom_gradient would need care
+    if one_d:  # NCW as NCHW with H = 1
+        x = tf.expand_dims(x, 2)
+        weight = tf.expand_dims(weight, 2)
+        stride, padding, dilation = (1, *stride), ((0, 0), *padding), (1, *dilation)
+    w = tf.transpose(weight, (2, 3, 1, 0))  # (out, in, kh, kw) -> HWIO
+    y = _conv2d(x, w, tuple(stride), tuple(tuple(p) for p in padding), tuple(dilation), groups)
+    if bias is not None:
+        y = tf.nn.bias_add(y, bias, data_format="NCHW")
+    return tf.squeeze(y, 2) if one_d else y
+
+
+def _pad_nchw(x: Any, padding: tuple, value: float) -> Any:
+    if not any(padding):
+        return x
+    return tf.pad(x, [[0, 0], [0, 0], [padding[0]] * 2, [padding[1]] * 2],
+                  constant_values=value)
+
+
+def _nan_windows(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    """Which pooling windows hold a NaN (TensorFlow's max pool skips NaN; PyTorch's keeps it)."""
+    nan = tf.cast(tf.math.is_nan(x), x.dtype)
+    return tf.nn.avg_pool2d(_pad_nchw(nan, padding, 0.0), kernel, stride, "VALID",
+                            data_format="NCHW") > 0
+
+
+def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    # NHWC: TensorFlow's CPU max-pool gradient exists only in that layout
+    xt = tf.transpose(_pad_nchw(x, padding, -np.inf), (0, 2, 3, 1))
+    y = tf.transpose(tf.nn.max_pool2d(xt, kernel, stride, "VALID"), (0, 3, 1, 2))
+    return tf.where(_nan_windows(x, kernel, stride, padding), tf.constant(np.nan, x.dtype), y)
+
+
+def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    return tf.nn.avg_pool2d(_pad_nchw(x, padding, 0.0), kernel, stride, "VALID",
+                            data_format="NCHW")
+
+
+def dropout(x: Any, p: float) -> Any:
+    if not tf.executing_eagerly():  # tf.function / fit: a fresh mask each step, from TF's RNG
+        keep = tf.random.uniform(tf.shape(x), dtype=x.dtype) >= p
+        return x * (tf.cast(keep, x.dtype) * (1.0 / (1.0 - p)))
+    from polymod.random import dropout_mask
+
+    return x * tf.constant(dropout_mask(tuple(x.shape), p, dtype_of(x)))
+
+
+silu = tf.nn.silu
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return tf.nn.leaky_relu(x, alpha=negative_slope)
+
+
+def bce_with_logits(x: Any, y: Any) -> Any:
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, x.dtype), logits=x)
+
+
+def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
+    if logits.shape.rank != 2:  # (N, C, d...) -> class axis last
+        perm = [0, *range(2, logits.shape.rank), 1]
+        logits = tf.transpose(logits, perm)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(target, tf.int64),
+                                                          logits=logits)

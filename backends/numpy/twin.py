@@ -1,0 +1,16 @@
+"""The native twin (``pm.native``) and importing a native model's weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polymod.errors import BackendTypeError
+
+
+def native_twin(module: Any) -> Any:
+    raise BackendTypeError("The numpy backend has no native framework object; use "
+                           "pm.native on a model bound to 'torch', 'keras' or 'gluon'.")
+
+
+def export_weights(source: Any) -> Any:
+    raise BackendTypeError("The numpy backend has no native models to import weights from.")

@@ -1,0 +1,99 @@
+"""PyTorch adapter: the only place polymod imports torch.
+
+Parameters are ``torch.nn.Parameter`` objects; forward reads them directly, and the
+native twin (``pm.native``) is a ``torch.nn.Module`` registering the same objects.
+
+Private framework internals used (torch is pinned at 2.13.0):
+
+| internal | why | fallback | covered by |
+|---|---|---|---|
+| ``Variable._execution_engine.run_backward``, ``torch._C._stash_obj_in_tls`` / ``_remove_obj_from_tls`` | ``value_and_grad`` without ``torch.autograd.grad``'s ~10 us Python layer | ``torch.autograd.grad`` (chosen at import when any is missing, and for tensor subclasses) | ``tests/test_fast_paths.py::test_torch_fast_gradient_matches_autograd_grad`` |
+| ``torch.nn.Module._modules`` | the twin nests modules kept in lists/dicts (``layers.0``) | none needed: documented attribute of every torch module | ``tests/test_native_twins.py`` |
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .autograd import (  # noqa: F401
+    no_grad,
+    value_and_grad,
+)
+from .layers import (  # noqa: F401
+    avg_pool2d,
+    bce_with_logits,
+    conv,
+    cross_entropy,
+    cross_entropy_per_sample,
+    dropout,
+    leaky_relu,
+    linear,
+    max_pool2d,
+    silu,
+)
+from .ops import (  # noqa: F401
+    abs,
+    add,
+    astype,
+    concat,
+    divide,
+    embedding,
+    exp,
+    expand_dims,
+    flatten,
+    gelu,
+    log,
+    log_softmax,
+    masked_fill,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    multiply,
+    ones_like,
+    permute_dims,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    split,
+    sqrt,
+    squeeze,
+    stack,
+    stop_gradient,
+    subtract,
+    sum,
+    take,
+    tanh,
+    where,
+    zeros_like,
+)
+from .tensors import (  # noqa: F401
+    assign,
+    create_buffer,
+    create_constant,
+    create_parameter,
+    device_of,
+    dtype_of,
+    from_numpy,
+    is_trainable,
+    set_trainable,
+    shape,
+    to_numpy,
+)
+from .twin import (  # noqa: F401
+    PolymodTorchModule,
+    export_weights,
+    native_twin,
+)
+
+NAME = "torch"
+TENSOR_TYPES = (torch.Tensor,)
+
+
+def version() -> str:
+    return torch.__version__
+
+

@@ -1,0 +1,67 @@
+"""The ops behind layers: linear, convolution, pooling, dropout, activations, losses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .tensors import dtype_of
+
+linear = F.linear
+
+
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, target)
+
+
+_CONV = {1: F.conv1d, 2: F.conv2d}
+
+
+def conv(x: torch.Tensor, weight: torch.Tensor, bias: Any, stride: tuple, padding: tuple,
+         dilation: tuple, groups: int) -> torch.Tensor:
+    """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""
+    if all(lo == hi for lo, hi in padding):
+        pad = tuple(lo for lo, _ in padding)
+    else:  # asymmetric ('same' with an even kernel): pad first, as PyTorch does
+        x = F.pad(x, [p for pair in reversed(padding) for p in pair])
+        pad = 0
+    return _CONV[len(stride)](x, weight, bias, stride, pad, dilation, groups)
+
+
+def max_pool2d(x: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
+    return F.max_pool2d(x, kernel, stride, padding)
+
+
+def avg_pool2d(x: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
+    return F.avg_pool2d(x, kernel, stride, padding)
+
+
+def _traced() -> bool:
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
+def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    if _traced():  # a mask from polymod's generator would be frozen into the graph
+        keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p
+        return x * (keep.to(x.dtype) * (1.0 / (1.0 - p)))
+    from polymod.random import dropout_mask
+
+    mask = torch.from_numpy(dropout_mask(tuple(x.shape), p, dtype_of(x)))
+    return x * (mask if x.device.type == "cpu" else mask.to(x.device))
+
+
+silu = F.silu
+
+
+def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
+    return F.leaky_relu(x, negative_slope)
+
+
+def bce_with_logits(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(x, y, reduction="none")
+
+
+def cross_entropy_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, target, reduction="none")

@@ -1,0 +1,66 @@
+"""Tensors and storage: moving data in and out, creating parameters, in-place writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from polymod import memory as _memory
+
+
+def from_numpy(array: np.ndarray, device: Any = None) -> torch.Tensor:
+    # not np.ascontiguousarray: it turns a 0-d array into a 1-d one
+    tensor = torch.from_numpy(array if array.flags.c_contiguous else array.copy())
+    return tensor if device is None else tensor.to(device)
+
+
+def to_numpy(x: torch.Tensor) -> np.ndarray:
+    array = x.detach().cpu().numpy()
+    # large ones aligned: the same one copy, and TensorFlow can then adopt it (.to("keras"))
+    if array.nbytes >= _memory.ADOPT_MIN_BYTES:
+        return _memory.aligned_copy(array)
+    return array.copy()
+
+
+def dtype_of(x: torch.Tensor) -> np.dtype:
+    return np.dtype(str(x.dtype).removeprefix("torch."))
+
+
+def shape(x: torch.Tensor) -> tuple[int, ...]:
+    return tuple(x.shape)
+
+
+def device_of(x: torch.Tensor) -> Any:
+    return None if x.device.type == "cpu" else x.device
+
+
+def create_parameter(array: np.ndarray, name: str, trainable: bool, device: Any) -> tuple:
+    param = torch.nn.Parameter(from_numpy(array, device), requires_grad=trainable)
+    return param, param
+
+
+def create_constant(array: np.ndarray, device: Any) -> torch.Tensor:
+    return from_numpy(array, device)
+
+
+def assign(target: torch.Tensor, value: Any) -> None:
+    """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place."""
+    if isinstance(value, np.ndarray):  # not ascontiguousarray: it makes 0-d arrays 1-d
+        value = torch.from_numpy(np.array(value, copy=False, order="C"))
+    with torch.no_grad():
+        target.copy_(value)
+
+
+def set_trainable(native: torch.Tensor, flag: bool) -> None:
+    native.requires_grad_(flag)
+
+
+def is_trainable(native: torch.Tensor, stored: bool) -> bool:
+    """The framework's own flag (a user may freeze with ``requires_grad_(False)``)."""
+    return native.requires_grad
+
+
+def create_buffer(array: np.ndarray, device: Any) -> torch.Tensor:
+    return from_numpy(array, device)

@@ -1,0 +1,148 @@
+"""The adapter interface: what every ``polymod.backends.<name>`` module defines.
+
+The core talks to a framework only through these names, so this page is the whole
+contract of an adapter; ``tests/test_adapters.py`` checks every adapter against
+``Adapter`` (the list of names comes from here). Each adapter is the only place its
+framework is imported.
+
+Rules every adapter follows:
+
+* **Ownership.** ``create_parameter``, ``create_buffer`` and ``create_constant`` receive
+  a NumPy array that nothing else references (the core copies first when it cannot
+  promise that), so an adapter may keep it as its storage without copying.
+  ``to_numpy`` returns a fresh array the caller owns.
+* **Layout.** Tensors are in PyTorch's layout: data ``(N, C, *spatial)``, a Linear
+  weight ``(out, in)``, a conv weight ``(out, in / groups, *kernel)``.
+* **Arguments are checked once, in the core** (``polymod.ops``): an adapter function
+  receives normalised arguments (axes as ints or tuples, padding as ``(lo, hi)`` pairs)
+  and lets its framework fail on anything else.
+* **Same numbers.** Results agree with the NumPy adapter to float32 rounding, NaN and
+  inf included; where a framework's op differs (NaN-skipping reductions, fused
+  activations that drop NaN), the adapter fixes it or does not use that op.
+
+A new backend is one module (a file, or a package whose ``__init__`` exports these
+names) in ``backends/`` plus one ``BackendSpec`` in ``polymod/registry.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import numpy as np
+
+Tensor = Any  # the framework's own tensor type
+
+
+class Adapter(Protocol):
+    """Every name an adapter module defines, with its one-line contract."""
+
+    NAME: str  # the canonical backend name, as in its BackendSpec
+    TENSOR_TYPES: tuple[type, ...]  # the framework's tensor (and variable) types
+
+    # -- tensors and storage ----------------------------------------------------------
+    def version(self) -> str: """The framework's version(s), for ``polymod info``."""
+    def from_numpy(self, array: np.ndarray, device: Any = None) -> Tensor: """A tensor on ``device`` (None: the CPU) with ``array``'s values and dtype; may share memory."""
+    def to_numpy(self, x: Tensor) -> np.ndarray: """A fresh NumPy copy of ``x`` (detached from any graph)."""
+    def dtype_of(self, x: Tensor) -> np.dtype: """``x``'s dtype as a NumPy dtype."""
+    def shape(self, x: Tensor) -> tuple: """``x``'s shape as a tuple (None for sizes unknown in a traced graph)."""
+    def device_of(self, x: Tensor) -> Any: """``x``'s device, None for the CPU."""
+    def create_parameter(self, array: np.ndarray, name: str, trainable: bool, device: Any) -> tuple: """``(native parameter object, tensor that forward reads)`` over ``array`` (owned)."""
+    def create_buffer(self, array: np.ndarray, device: Any) -> Tensor: """Non-trainable state that ``assign`` can change in place, over ``array`` (owned)."""
+    def create_constant(self, array: np.ndarray, device: Any) -> Tensor: """A non-trainable tensor that ``assign`` can overwrite, over ``array`` (owned)."""
+    def assign(self, target: Tensor, value: Any) -> None: """Writes ``value`` (NumPy data or a tensor of this backend, same shape) into ``target`` in place."""
+    def set_trainable(self, native: Any, flag: bool) -> None: """Sets the framework's own trainable flag of a parameter."""
+    def is_trainable(self, native: Any, stored: bool) -> bool: """The framework's own trainable flag (``stored`` where it has none)."""
+
+    # -- autograd ---------------------------------------------------------------------
+    def no_grad(self) -> AbstractContextManager: """A context in which nothing is recorded for gradients."""
+    def value_and_grad(self, fn: Callable[[], Tensor], tensors: list) -> tuple: """``(fn(), [d fn / d t for t in tensors])`` with zeros for unused tensors."""
+
+    # -- native objects ---------------------------------------------------------------
+    def native_twin(self, module: Any) -> Any: """The framework's own model object over ``module``'s parameter storage."""
+    def export_weights(self, source: Any) -> Any: """A framework model's weights: ``{name: array}`` or a list in creation order."""
+
+    # -- elementwise ------------------------------------------------------------------
+    def relu(self, x: Tensor) -> Tensor: """max(x, 0), NaN kept."""
+    def sigmoid(self, x: Tensor) -> Tensor: """1 / (1 + exp(-x))."""
+    def tanh(self, x: Tensor) -> Tensor: """Hyperbolic tangent."""
+    def gelu(self, x: Tensor) -> Tensor: """GELU, exact erf form."""
+    def silu(self, x: Tensor) -> Tensor: """x * sigmoid(x)."""
+    def leaky_relu(self, x: Tensor, negative_slope: float) -> Tensor: """x if x >= 0 else slope * x."""
+    def add(self, a: Any, b: Any) -> Tensor: """a + b (broadcasting)."""
+    def subtract(self, a: Any, b: Any) -> Tensor: """a - b."""
+    def multiply(self, a: Any, b: Any) -> Tensor: """a * b."""
+    def divide(self, a: Any, b: Any) -> Tensor: """a / b."""
+    def maximum(self, a: Any, b: Any) -> Tensor: """Elementwise maximum (a Python number on either side allowed)."""
+    def minimum(self, a: Any, b: Any) -> Tensor: """Elementwise minimum (a Python number on either side allowed)."""
+    def abs(self, x: Tensor) -> Tensor: """|x|."""
+    def exp(self, x: Tensor) -> Tensor: """e ** x."""
+    def log(self, x: Tensor) -> Tensor: """Natural logarithm."""
+    def sqrt(self, x: Tensor) -> Tensor: """Square root."""
+    def where(self, condition: Tensor, x: Any, y: Any) -> Tensor: """x where condition else y (scalars allowed for x, y)."""
+    def zeros_like(self, x: Tensor) -> Tensor: """Zeros of x's shape and dtype."""
+    def ones_like(self, x: Tensor) -> Tensor: """Ones of x's shape and dtype."""
+    def astype(self, x: Tensor, dtype: Any) -> Tensor: """x converted to ``dtype`` (a NumPy dtype or name)."""
+    def stop_gradient(self, x: Tensor) -> Tensor: """The same values, cut from the gradient graph."""
+
+    # -- reductions, shapes -----------------------------------------------------------
+    def sum(self, x: Tensor, axis: Any, keepdims: bool) -> Tensor: """Sum over ``axis`` (None: all; an int or a tuple)."""
+    def mean(self, x: Tensor, axis: Any, keepdims: bool) -> Tensor: """Mean over ``axis``; NaN for an empty reduction."""
+    def max(self, x: Tensor, axis: Any, keepdims: bool) -> Tensor: """Maximum over ``axis``; NaN wins."""
+    def min(self, x: Tensor, axis: Any, keepdims: bool) -> Tensor: """Minimum over ``axis``; NaN wins."""
+    def softmax(self, x: Tensor, axis: int) -> Tensor: """Softmax; a row holding NaN is all NaN."""
+    def log_softmax(self, x: Tensor, axis: int) -> Tensor: """Log-softmax; a row holding NaN is all NaN."""
+    def matmul(self, a: Tensor, b: Tensor) -> Tensor: """a @ b, 1-D operands as NumPy takes them."""
+    def reshape(self, x: Tensor, shape: tuple) -> Tensor: """x with a new shape (-1 infers one size)."""
+    def permute_dims(self, x: Tensor, axes: tuple | None) -> Tensor: """Axes reordered (reversed for None)."""
+    def flatten(self, x: Tensor, start_dim: int) -> Tensor: """Axes from ``start_dim`` on merged into one."""
+    def concat(self, xs: Sequence[Tensor], axis: int) -> Tensor: """Joined along an existing axis."""
+    def stack(self, xs: Sequence[Tensor], axis: int) -> Tensor: """Joined along a new axis."""
+    def split(self, x: Tensor, sections: int, axis: int) -> list: """``sections`` equal parts along ``axis`` (divisibility checked by the core)."""
+    def expand_dims(self, x: Tensor, axis: int) -> Tensor: """A new axis of size 1 at ``axis``."""
+    def squeeze(self, x: Tensor, axis: int) -> Tensor: """Axis ``axis`` (of size 1) removed."""
+    def take(self, x: Tensor, indices: Tensor, axis: int) -> Tensor: """Elements at integer ``indices`` along ``axis`` (``np.take``'s shape)."""
+    def masked_fill(self, x: Tensor, mask: Tensor, value: float) -> Tensor: """x with ``value`` where the boolean ``mask`` holds."""
+
+    # -- layers -----------------------------------------------------------------------
+    def linear(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor: """x @ weight.T + bias, weight (out, in); 1-D and N-D x too."""
+    def embedding(self, indices: Tensor, weight: Tensor, padding_idx: int | None) -> Tensor: """Rows of ``weight``; the padding row gets no gradient."""
+    def conv(self, x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Tensor: """1-D/2-D convolution, NC* layout; ``padding`` as (lo, hi) pairs."""
+    def max_pool2d(self, x: Tensor, kernel: tuple, stride: tuple, padding: tuple) -> Tensor: """Max pooling of NCHW input; NaN in a window gives NaN."""
+    def avg_pool2d(self, x: Tensor, kernel: tuple, stride: tuple, padding: tuple) -> Tensor: """Average pooling of NCHW input, zero padding counted."""
+    def dropout(self, x: Tensor, p: float) -> Tensor: """x times a keep/(1-p) mask from polymod's generator (the framework's RNG when traced)."""
+    def cross_entropy(self, logits: Tensor, target: Tensor) -> Tensor: """Mean cross-entropy of (N, C) logits against class indices."""
+    def cross_entropy_per_sample(self, logits: Tensor, target: Tensor) -> Tensor: """Per-sample cross-entropy, class axis 1."""
+    def bce_with_logits(self, x: Tensor, y: Tensor) -> Tensor: """Elementwise binary cross-entropy of logits, stable form."""
+
+
+def interface_names() -> list[str]:
+    """Every name an adapter must define, in the order above."""
+    names = list(Adapter.__annotations__)
+    names += [n for n, v in vars(Adapter).items() if callable(v) and not n.startswith("_")]
+    return names
+
+
+def empty_batch_safe(make_batch_of_one: Callable[[Any], Any],
+                     make_empty: Callable[[Any], Any]) -> Callable:
+    """Decorator for an adapter op its framework cannot run on an empty batch.
+
+    MXNet fails asynchronously (much later, anywhere) and TensorFlow's BiasAdd refuses,
+    where torch and NumPy return an empty result. The guarded op runs on a batch of
+    one zero sample (``make_batch_of_one(x)``) to learn the output's shape and dtype,
+    and returns ``make_empty(that output)``: an empty batch of the same kind. Nothing
+    flows back from it, so every gradient is zero, as for an empty batch in torch.
+    """
+
+    def decorate(op: Callable) -> Callable:
+        @functools.wraps(op)
+        def guarded(x: Any, *args: Any) -> Any:
+            if x.shape[0] == 0:
+                return make_empty(op(make_batch_of_one(x), *args))
+            return op(x, *args)
+
+        return guarded
+
+    return decorate
