@@ -52,7 +52,7 @@ class Adapter(Protocol):
     def create_parameter(self, array: np.ndarray, name: str, trainable: bool, device: Any) -> tuple: """``(native parameter object, tensor that forward reads)`` over ``array`` (owned)."""
     def create_buffer(self, array: np.ndarray, device: Any) -> Tensor: """Non-trainable state that ``assign`` can change in place, over ``array`` (owned)."""
     def create_constant(self, array: np.ndarray, device: Any) -> Tensor: """A non-trainable tensor that ``assign`` can overwrite, over ``array`` (owned)."""
-    def assign(self, target: Tensor, value: Any) -> None: """Writes ``value`` (NumPy data or a tensor of this backend, same shape) into ``target`` in place."""
+    def assign(self, target: Tensor, value: Any) -> Tensor | None: """Writes ``value`` (NumPy data or a tensor of this backend, same shape) into ``target`` in place and returns None; where ``target`` is immutable (JAX arrays) returns the new tensor instead, and the caller re-points the handle (``Parameter.replace_value``)."""
     def set_trainable(self, native: Any, flag: bool) -> None: """Sets the framework's own trainable flag of a parameter."""
     def is_trainable(self, native: Any, stored: bool) -> bool: """The framework's own trainable flag (``stored`` where it has none)."""
 

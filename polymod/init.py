@@ -242,7 +242,13 @@ def _fill(target: Any, init: Initializer) -> Any:
         handle.assign(init(handle.shape))
         return target
     adapter = registry.adapter_of(target)
-    adapter.assign(target, init(tuple(adapter.shape(target))))
+    if adapter.assign(target, init(tuple(adapter.shape(target)))) is not None:
+        from .errors import BackendTypeError
+
+        raise BackendTypeError(
+            f"Cannot fill a {adapter.NAME} array in place: its arrays are immutable. Give "
+            f"the parameter's handle instead (net.get_parameter(name)), or the attribute "
+            f"of a module (layer.weight), so that the module takes the new values.")
     return target
 
 

@@ -1,7 +1,8 @@
 """Optimisers that update the native storage in place, the same way on every backend.
 
 The update rules are written once, with the backends' own tensor operators;
-each adapter only supplies ``assign`` (an in-place write) and ``no_grad``.
+each adapter only supplies ``assign`` (an in-place write, or a new array where arrays
+are immutable) and ``no_grad``.
 
 Example:
     >>> import polymod as pm
@@ -48,7 +49,9 @@ class Optimizer:
                 handle = handles[name]
                 if handle.trainable:
                     value = self.update(handle.value, grad, self.state.setdefault(name, {}))
-                    adapter.assign(handle.value, value)
+                    new = adapter.assign(handle.value, value)
+                    if new is not None:  # immutable arrays (JAX): re-point the handle
+                        handle.replace_value(new)
 
     def update(self, param: Any, grad: Any, state: dict[str, Any]) -> Any:
         """Returns the new value of ``param``; subclasses define the rule."""

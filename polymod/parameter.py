@@ -9,6 +9,7 @@ holds the framework's own objects: ``native`` (``torch.nn.Parameter``,
 
 from __future__ import annotations
 
+import contextvars
 import weakref
 from typing import Any
 
@@ -33,6 +34,12 @@ def handle_of(x: Any) -> Parameter | None:
 def _forget(key: int, ref: weakref.ref) -> None:
     if _by_value.get(key) is ref:
         del _by_value[key]
+
+
+#: While set (``polymod.functional``), every handle that ``replace_value`` re-points is
+#: appended: how a call learns which buffers a model wrote into immutable arrays.
+REBINDS: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "polymod_rebinds", default=None)
 
 
 class Parameter:
@@ -192,10 +199,22 @@ class Parameter:
         """Points the handle (and its modules' attributes) at a new native tensor.
 
         For a framework that replaced a parameter's storage itself (Gluon's
-        ``initialize(force_reinit=True)``, ``load_parameters``).
+        ``initialize(force_reinit=True)``, ``load_parameters``), for a write into
+        immutable arrays (JAX: ``assign`` returns the new array), and for
+        ``pm.functional_call``, which swaps values in and back.
         """
+        old = self.current()
+        if old is not None and old is not value:  # drop the old array's entry (no leak
+            ref = _by_value.get(id(old))            # when each step makes new arrays)
+            if ref is not None and ref() is self:
+                del _by_value[id(old)]
+        if self.native is self.value:  # no parameter object apart from the array (JAX)
+            self.native = value
         self.value = value
         self._publish()
+        log = REBINDS.get()
+        if log is not None:
+            log.append(self)
 
     def _publish(self) -> None:
         current = self.current()
@@ -226,10 +245,16 @@ class Parameter:
             raise self._uninitialized()
         if self.adapter is None:
             return self._data.copy()
-        return self.adapter.to_numpy(self.value)
+        out = self.adapter.to_numpy(self.value)
+        # a framework without 64-bit types (JAX with x64 off) keeps int64 as int32
+        return out if out.dtype == self.dtype else out.astype(self.dtype)
 
     def assign(self, data: Any) -> None:
-        """Overwrites the values in place (native storage kept; same shape required)."""
+        """Overwrites the values (same shape required).
+
+        The native storage is written in place; where the framework's arrays are
+        immutable (JAX), the handle and its modules' attributes take the new array.
+        """
         array = self._as_array(data)
         self.default_init = False
         if self._shape is None:
@@ -241,7 +266,9 @@ class Parameter:
         if self.adapter is None:
             self._data[...] = array
         else:
-            self.adapter.assign(self.value, array)
+            new = self.adapter.assign(self.value, array)
+            if new is not None:  # immutable arrays: the adapter made a new one
+                self.replace_value(new)
 
     def _uninitialized(self) -> UninitializedParameterError:
         return UninitializedParameterError(

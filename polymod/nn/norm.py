@@ -110,18 +110,22 @@ class _BatchNorm(Module):
             else:  # symbolic batch size (a traced graph)
                 n = ops.sum(ops.ones_like(X), axis=axes, keepdims=True)
                 unbiased = var * n / (n - 1)
-            tracked = self.num_batches_tracked
-            self._pm_assign(tracked, tracked + 1)
+            self._write("num_batches_tracked", self.num_batches_tracked + 1)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / ops.astype(self.num_batches_tracked, "float32")
             else:
                 factor = self.momentum
             c = (self.num_features,)
             running_mean, running_var = self.running_mean, self.running_var
-            self._pm_assign(running_mean, (1.0 - factor) * running_mean
-                            + factor * ops.reshape(mean, c))
-            self._pm_assign(running_var, (1.0 - factor) * running_var
-                            + factor * ops.reshape(unbiased, c))
+            self._write("running_mean", (1.0 - factor) * running_mean
+                        + factor * ops.reshape(mean, c))
+            self._write("running_var", (1.0 - factor) * running_var
+                        + factor * ops.reshape(unbiased, c))
+
+    def _write(self, name: str, value: Any) -> None:
+        new = self._pm_assign(self.__dict__[name], value)
+        if new is not None:  # immutable arrays (JAX): the buffer's handle takes the new one
+            self._params[name].replace_value(new)
 
     def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
         shape = tuple(X.shape)
