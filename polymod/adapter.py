@@ -58,7 +58,7 @@ class Adapter(Protocol):
 
     # -- autograd ---------------------------------------------------------------------
     def no_grad(self) -> AbstractContextManager: """A context in which nothing is recorded for gradients."""
-    def value_and_grad(self, fn: Callable[[], Tensor], tensors: list) -> tuple: """``(fn(), [d fn / d t for t in tensors])`` with zeros for unused tensors."""
+    def value_and_grad(self, fn: Callable[[], tuple], tensors: list) -> tuple: """``fn()`` returns ``(value, aux)``; returns ``(value, aux, [d value / d t for t in tensors])``, zeros for unused tensors (aux passes through the return value, so a tracing framework can hand it out)."""
 
     # -- native objects ---------------------------------------------------------------
     def native_twin(self, module: Any) -> Any: """The framework's own model object over ``module``'s parameter storage."""

@@ -64,12 +64,11 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
                              f"a tensor of shape {shape}. Reduce it first, e.g. ops.mean(loss).")
         return value
 
-    def unpacked(out: Any, aux: list) -> Any:
+    def unpacked(out: Any, net: Module) -> tuple:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise StateError(f"value_and_grad(has_aux=True) expects the function to return "
                              f"(value, aux); it returned {type(out).__qualname__}.")
-        aux.append(out[1])
-        return out[0]
+        return checked(out[0], net), out[1]
 
     @functools.wraps(fn)
     def wrapped(net: Module, *args: Any, **kwargs: Any) -> tuple:
@@ -82,13 +81,14 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
         tensors = [h.value for h in handles if is_trainable(h.native, h._trainable)]
         if len(tensors) != len(handles):  # some are frozen: no gradient for them
             names = [name for name, h in zip(names, handles, strict=True) if h.trainable]
-        aux: list[Any] = []
+        # aux travels through the return value, not a side channel: a framework that
+        # traces (JAX) would otherwise hand back its tracers
         if has_aux:
-            value, grads = net._adapter.value_and_grad(
-                lambda: checked(unpacked(fn(net, *args, **kwargs), aux), net), tensors)
-            return (value, aux[0]), dict(zip(names, grads, strict=True))
-        value, grads = net._adapter.value_and_grad(
-            lambda: checked(fn(net, *args, **kwargs), net), tensors)
+            value, aux, grads = net._adapter.value_and_grad(
+                lambda: unpacked(fn(net, *args, **kwargs), net), tensors)
+            return (value, aux), dict(zip(names, grads, strict=True))
+        value, _, grads = net._adapter.value_and_grad(
+            lambda: (checked(fn(net, *args, **kwargs), net), None), tensors)
         return value, dict(zip(names, grads, strict=True))
 
     return wrapped

@@ -33,11 +33,11 @@ _NO_GRAPH = ("computational graph", "computation graph")
 
 def value_and_grad(fn: Any, tensors: list) -> tuple:
     with recording_safe(), autograd.record():
-        value = fn()
+        value, aux = fn()
     if not tensors:  # nothing trainable: MXNet refuses backward() on an unrecorded value
-        return value, []
+        return value, aux, []
     try:  # fresh gradient arrays, one engine op less per parameter than backward() + copies
-        return value, _fresh_grads(value, tensors)
+        return value, aux, _fresh_grads(value, tensors)
     except mx.base.MXNetError as err:  # a parameter the value does not use: see below
         if "unreachable" not in str(err) and not any(w in str(err) for w in _NO_GRAPH):
             raise
@@ -51,5 +51,6 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
     except mx.base.MXNetError as err:  # a value that depends on no parameter: zeros
         if not any(w in str(err) for w in _NO_GRAPH):
             raise
-        return value, [mnp.zeros_like(t) for t in tensors]
-    return value, [t.grad.copy() if t.grad is not None else mnp.zeros_like(t) for t in tensors]
+        return value, aux, [mnp.zeros_like(t) for t in tensors]
+    return value, aux, [t.grad.copy() if t.grad is not None else mnp.zeros_like(t)
+                        for t in tensors]

@@ -17,11 +17,11 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
         # TF watches the variables created trainable; one unfrozen later needs watch()
         # (about 8 us each, so not for all)
         tape.watch([t for t in tensors if not getattr(t, "trainable", True)])
-        value = fn()
+        value, aux = fn()
     # tensors are the tf.Variables inside the keras.Variables (given keras.Variables that
     # the value does not depend on, TF fails: "'str' object has no attribute '_type_enum'")
     grads = tape.gradient(value, tensors,
                           unconnected_gradients=tf.UnconnectedGradients.ZERO) if tensors else []
     # a gather (embedding lookup) gives IndexedSlices: dense, like the other backends
-    return value, [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
-                   for g in grads]
+    return value, aux, [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                        for g in grads]

@@ -32,14 +32,14 @@ def _grad(value: torch.Tensor, tensors: list) -> tuple:
 
 def value_and_grad(fn: Any, tensors: list) -> tuple:
     if torch.is_grad_enabled():  # entering enable_grad costs more than asking
-        value = fn()
+        value, aux = fn()
     else:
         with torch.enable_grad():
-            value = fn()
+            value, aux = fn()
     if not (tensors and value.requires_grad):  # a value that depends on no parameter
-        return value.detach(), [torch.zeros_like(t) for t in tensors]
+        return value.detach(), aux, [torch.zeros_like(t) for t in tensors]
     grads = _grad(value, tensors)
     if any(g is None for g in grads):  # unused parameters (cheaper than materialize_grads)
         grads = [torch.zeros_like(t) if g is None else g
                  for t, g in zip(tensors, grads, strict=True)]
-    return value.detach(), grads
+    return value.detach(), aux, grads
