@@ -82,8 +82,12 @@ def create_constant(array: np.ndarray, device: Any) -> Any:
     return _variable(array, False, None, device)
 
 
-def assign(target: Any, value: Any) -> None:
-    """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place."""
+def assign(target: Any, value: Any) -> Any:
+    """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place;
+    a ``tf.Tensor`` target (immutable: one swapped in by ``pm.functional_call``) gets a
+    new tensor instead, returned."""
+    if isinstance(target, tf.Tensor):
+        return tf.cast(value, target.dtype)
     if isinstance(value, np.ndarray) and value.dtype == dtype_of(target):
         # one aligned copy that TensorFlow takes as it is, instead of its two slow ones;
         # a copy always: the variable may keep the buffer, and `value` is the caller's
