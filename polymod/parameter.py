@@ -36,8 +36,8 @@ def _forget(key: int, ref: weakref.ref) -> None:
         del _by_value[key]
 
 
-#: While set (``polymod.functional``), every handle that ``replace_value`` re-points is
-#: appended: how a call learns which buffers a model wrote into immutable arrays.
+#: While set (``polymod.functional``), ``replace_value`` appends ``(handle, old value)``:
+#: how a call learns which buffers a model wrote into immutable arrays, and undoes it.
 REBINDS: contextvars.ContextVar[list | None] = contextvars.ContextVar(
     "polymod_rebinds", default=None)
 
@@ -214,7 +214,7 @@ class Parameter:
         self._publish()
         log = REBINDS.get()
         if log is not None:
-            log.append(self)
+            log.append((self, old))
 
     def _publish(self) -> None:
         current = self.current()
