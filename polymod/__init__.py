@@ -10,7 +10,7 @@ Example:
     (2, 10)
 """
 
-from . import init, nn, ops, optim
+from . import functional, init, nn, ops, optim
 from .autograd import no_grad, value_and_grad
 from .errors import (
     BackendNameError,
@@ -23,6 +23,7 @@ from .errors import (
     UninitializedParameterError,
     WeightsFileError,
 )
+from .functional import functional_call
 from .io import load, load_native, save
 from .module import Module
 from .native import native
@@ -48,7 +49,8 @@ __all__ = [
     "nn", "ops", "init", "optim", "testing",
     "available_backends", "set_backend", "get_backend", "use_backend", "backend_of",
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
-    "value_and_grad", "no_grad", "native", "save", "load", "load_native",
+    "value_and_grad", "no_grad", "functional_call", "functional", "native", "save", "load",
+    "load_native",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
     "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
     "WeightsFileError",

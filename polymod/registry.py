@@ -66,6 +66,8 @@ SPECS: tuple[BackendSpec, ...] = (
                 tensor="TensorFlow tensor"),
     BackendSpec("gluon", requires=("mxnet",), extra="gluon", aliases=("mxnet", "mx"),
                 owns=("mxnet",), tensor="mx.np.ndarray"),
+    BackendSpec("jax", requires=("jax", "jaxlib"), extra="jax", owns=("jax", "flax", "equinox"),
+                tensor="jax.Array"),
 )
 
 _BY_NAME = {spec.name: spec for spec in SPECS}
@@ -189,7 +191,7 @@ def _resolve_type(x: Any) -> ModuleType:
 
 
 def backend_of(x: Any) -> str:
-    """Names the backend a tensor belongs to: 'torch', 'keras', 'gluon' or 'numpy'.
+    """Names the backend a tensor belongs to: 'torch', 'keras', 'gluon', 'jax' or 'numpy'.
 
     Example:
         >>> import numpy as np, polymod as pm

@@ -2,7 +2,7 @@
 
 The ``backend`` fixture comes from polymod's own pytest plugin (polymod.testing.plugin).
 Here: the native tensor types of each backend, and the *oracle*: hand-written native
-PyTorch / Keras / Gluon versions of the chapter's listings (following the PyTorch
+PyTorch / Keras / Gluon / JAX versions of the chapter's listings (following the PyTorch
 listing, as DESIGN.md decides), loaded with polymod's weights (neutral layout: a Linear
 weight is (out, in)).
 """
@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 import polymod as pm
+from polymod import registry
 
-FRAMEWORKS = ("torch", "keras", "gluon")
+FRAMEWORKS = registry.FRAMEWORKS
 RTOL = 2e-5
 ATOL = 1e-6
 
@@ -38,9 +39,26 @@ def native_types(name: str) -> tuple[type, ...]:
         import tensorflow as tf
 
         return (tf.Tensor,)
+    if name == "jax":
+        import jax
+
+        return (jax.Array,)
     from mxnet import np as mnp
 
     return (mnp.ndarray,)
+
+
+def immutable_arrays(name: str) -> bool:
+    """Whether backend ``name``'s arrays are immutable (JAX): ``assign`` returns a new one."""
+    adapter = registry.adapter(name)
+    x = adapter.from_numpy(np.zeros(1, np.float32))
+    return adapter.assign(x, np.ones(1, np.float32)) is not None
+
+
+def stored_dtype(name: str, dtype: str) -> np.dtype:
+    """The dtype backend ``name`` stores ``dtype`` data as (JAX without x64: 32 bits)."""
+    adapter = registry.adapter(name)
+    return adapter.dtype_of(adapter.from_numpy(np.zeros(1, dtype)))
 
 
 @pytest.fixture(autouse=True)
@@ -306,7 +324,66 @@ def gluon_oracle(name: str, sd: dict):
     return chain(_linears(name))
 
 
-ORACLES = {"torch": torch_oracle, "keras": keras_oracle, "gluon": gluon_oracle}
+def jax_listing(name: str):
+    """The listing ``name`` as a pure JAX function ``f(weights, X)`` of a {name: array} dict
+    (so ``jax.grad`` over the weights gives the oracle's gradients)."""
+    import jax
+    import jax.numpy as jnp
+
+    def dense(prefix, relu):
+        def run(W, X):
+            Y = X @ W[f"{prefix}.weight"].T + W[f"{prefix}.bias"]
+            return jax.nn.relu(Y) if relu else Y
+
+        return run
+
+    def chain(items):
+        layers = [dense(prefix, relu) for _, prefix, relu in items]
+
+        def run(W, X):
+            for layer in layers:
+                X = layer(W, X)
+            return X
+
+        return run
+
+    def fixed_hidden_mlp(prefix):  # the PyTorch listing; eager: the while loop is Python
+        linear = dense(f"{prefix}linear", False)
+
+        def run(W, X):
+            X = linear(W, X)
+            X = jax.nn.relu(X @ W[f"{prefix}rand_weight"] + 1)
+            X = linear(W, X)
+            while jnp.sum(jnp.abs(X)) > 1:
+                X /= 2
+            return jnp.sum(X)
+
+        return run
+
+    if name == "FixedHiddenMLP":
+        return fixed_hidden_mlp("")
+    if name == "chimera":
+        nest = chain([(None, "0.net.0", True), (None, "0.net.2", True), (None, "0.linear", False)])
+        mid, fixed = dense("1", False), fixed_hidden_mlp("2.")
+        return lambda W, X: fixed(W, mid(W, nest(W, X)))
+    if name == "parallel_mlp":
+        nets = [chain([(None, f"{n}.hidden", True), (None, f"{n}.out", False)])
+                for n in ("net1", "net2")]
+        return lambda W, X: jnp.concatenate([nets[0](W, X), nets[1](W, X)], axis=-1)
+    return chain(_linears(name))
+
+
+def jax_oracle(name: str, sd: dict):
+    """The hand-written JAX listing ``name`` with the weights ``sd``."""
+    import jax.numpy as jnp
+
+    weights = {k: jnp.asarray(v) for k, v in sd.items()}
+    listing = jax_listing(name)
+    return lambda X: listing(weights, X)
+
+
+ORACLES = {"torch": torch_oracle, "keras": keras_oracle, "gluon": gluon_oracle,
+           "jax": jax_oracle}
 
 
 def assert_same_numbers(actual, expected, rtol: float = RTOL, atol: float = ATOL) -> None:

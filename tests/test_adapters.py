@@ -100,7 +100,10 @@ def test_adapter_round_trip_and_assign(name):
     # create_parameter owns the array it is given (backends/__init__.py): pass a copy.
     native, value = module.create_parameter(array.copy(), "w", True, None)
     assert np.array_equal(module.to_numpy(value), array)
-    module.assign(value, np.ones((2, 3), np.float32))
+    # assign writes in place and returns None, or (immutable arrays: JAX) returns the new
+    # tensor, which the caller's handle then points to (polymod/adapter.py)
+    new = module.assign(value, np.ones((2, 3), np.float32))
+    value = value if new is None else new
     assert np.array_equal(module.to_numpy(value), np.ones((2, 3), np.float32))
     assert np.array_equal(array, np.arange(6, dtype=np.float32).reshape(2, 3))
     assert pm.backend_of(value) == name
@@ -112,7 +115,8 @@ def test_adapters_are_imported_lazily_and_only_there():
     import re
 
     core = pathlib.Path(pm.__file__).parent
-    pattern = re.compile(r"^(import|from)\s+(torch|tensorflow|keras|mxnet)\b", re.M)
+    frameworks = "|".join(m for name in registry.FRAMEWORKS for m in registry.spec(name).requires)
+    pattern = re.compile(rf"^(import|from)\s+({frameworks})\b", re.M)
     offenders = [str(p.relative_to(core)) for p in core.rglob("*.py")
                  if pattern.search(p.read_text())]
     assert offenders == []

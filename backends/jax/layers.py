@@ -1,0 +1,105 @@
+"""The ops behind layers: linear, convolution, pooling, dropout, activations, losses."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .framework import is_traced, jax, jnp, lax
+
+
+def linear(x: Any, weight: Any, bias: Any) -> Any:
+    # one dot_general over x's last axis and weight's axis 1: no transposed copy of weight
+    out = lax.dot_general(x, weight, (((x.ndim - 1,), (1,)), ((), ())))
+    return out if bias is None else out + bias
+
+
+def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation: tuple,
+         groups: int) -> Any:
+    """N-d convolution (NC*), weight (out, in/groups, *kernel); ``padding`` = (lo, hi) pairs."""
+    spatial = "HW"[:len(stride)] if len(stride) <= 2 else "DHW"
+    out = lax.conv_general_dilated(
+        x, weight, window_strides=stride, padding=[tuple(p) for p in padding],
+        rhs_dilation=dilation, feature_group_count=groups,
+        dimension_numbers=("NC" + spatial, "OI" + spatial, "NC" + spatial))
+    if bias is None:
+        return out
+    return out + jnp.reshape(bias, (1, -1) + (1,) * len(stride))
+
+
+def _window_pads(padding: tuple) -> list:
+    return [(0, 0), (0, 0)] + [(p, p) for p in padding]
+
+
+def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, *kernel), (1, 1, *stride),
+                             _window_pads(padding))
+
+
+def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
+    total = lax.reduce_window(x, 0.0, lax.add, (1, 1, *kernel), (1, 1, *stride),
+                              _window_pads(padding))
+    return total / (kernel[0] * kernel[1])  # zero padding counted, as PyTorch's default
+
+
+# The PRNG key of dropout while a model runs under jax.jit (see dropout_key).
+_KEY: contextvars.ContextVar[list | None] = contextvars.ContextVar("polymod_jax_key",
+                                                                  default=None)
+
+
+@contextlib.contextmanager
+def dropout_key(key: Any) -> Iterator[None]:
+    """Dropout draws its masks from ``key`` inside the block (one ``fold_in`` per layer
+    call, in call order), instead of from polymod's seeded NumPy generator."""
+    token = _KEY.set(None if key is None else [key, 0])
+    try:
+        yield
+    finally:
+        _KEY.reset(token)
+
+
+def dropout(x: Any, p: float) -> Any:
+    state = _KEY.get()
+    if state is not None:  # a key was given: JAX's RNG, traceable
+        key = jax.random.fold_in(state[0], state[1])
+        state[1] += 1
+        keep = jax.random.bernoulli(key, 1.0 - p, x.shape)
+        return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
+    if is_traced(x):  # a NumPy mask would be frozen into the compiled function
+        from polymod.errors import StateError
+
+        raise StateError(
+            "Dropout runs inside a JAX trace (jax.jit, vmap, scan) without a PRNG key: a mask "
+            "from polymod's generator would be the same constant on every call. Pass a key: "
+            "pm.native(net).apply(params, X, key=jax.random.key(step)), or call the model "
+            "in eval mode.")
+    from polymod.random import dropout_mask
+
+    return x * jnp.asarray(dropout_mask(tuple(x.shape), p, np.dtype(x.dtype)))
+
+
+silu = jax.nn.silu
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return jnp.where(x >= 0, x, x * negative_slope)
+
+
+def bce_with_logits(x: Any, y: Any) -> Any:
+    """Elementwise binary cross-entropy of logits ``x`` against targets ``y`` (stable form)."""
+    return jnp.maximum(x, 0) - x * y + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+def cross_entropy(logits: Any, target: Any) -> Any:
+    picked = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), target.reshape(-1, 1), axis=-1)
+    return -jnp.mean(picked)
+
+
+def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
+    picked = jnp.take_along_axis(jax.nn.log_softmax(logits, 1), jnp.expand_dims(target, 1),
+                                 axis=1)
+    return -jnp.squeeze(picked, 1)

@@ -1,0 +1,130 @@
+"""The backend-neutral ops (``polymod.ops``): elementwise, reductions, shapes, indexing.
+
+``jax.numpy`` already follows NumPy: NaN propagates through ``maximum``, ``max`` and
+softmax, and an empty mean is NaN, so most ops are JAX's own functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .framework import jax, jnp, lax, narrowed
+
+relu = jax.nn.relu
+sigmoid = jax.nn.sigmoid
+tanh = jnp.tanh
+matmul = jnp.matmul
+add = jnp.add
+subtract = jnp.subtract
+multiply = jnp.multiply
+divide = jnp.divide
+maximum = jnp.maximum
+minimum = jnp.minimum
+abs = jnp.abs
+exp = jnp.exp
+log = jnp.log
+sqrt = jnp.sqrt
+where = jnp.where
+zeros_like = jnp.zeros_like
+ones_like = jnp.ones_like
+stop_gradient = lax.stop_gradient
+
+
+def gelu(x: Any) -> Any:
+    return jax.nn.gelu(x, approximate=False)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    return jax.nn.softmax(x, axis=axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    return jax.nn.log_softmax(x, axis=axis)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return jnp.sum(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return jnp.mean(x, axis=axis, keepdims=keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return jnp.max(x, axis=axis, keepdims=keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return jnp.min(x, axis=axis, keepdims=keepdims)
+
+
+def reshape(x: Any, shape: tuple) -> Any:
+    return jnp.reshape(x, shape)
+
+
+def permute_dims(x: Any, axes: Any = None) -> Any:
+    return jnp.transpose(x, axes)
+
+
+def concat(xs: list, axis: int = 0) -> Any:
+    return jnp.concatenate(xs, axis=axis)
+
+
+def stack(xs: list, axis: int = 0) -> Any:
+    return jnp.stack(xs, axis=axis)
+
+
+def astype(x: Any, dtype: Any) -> Any:
+    return x.astype(narrowed(np.dtype(dtype)))  # int64 is int32 while x64 is off
+
+
+def flatten(x: Any, start_dim: int) -> Any:
+    return jnp.reshape(x, x.shape[:start_dim] + (-1,))
+
+
+def _check_range(indices: Any, size: int, op: str) -> None:
+    # JAX fills or clips out-of-range indices silently, where NumPy, torch and TF raise.
+    # Eager indices are checked; traced ones cannot be (they give the fill value).
+    if isinstance(indices, jax.core.Tracer):
+        return
+    values = np.asarray(indices)
+    if values.size and (values.max() >= size or values.min() < -size):
+        worst = int(values.max() if values.max() >= size else values.min())
+        raise IndexError(f"{op}: index {worst} is out of range for an axis of size {size}.")
+
+
+def take(x: Any, indices: Any, axis: int = 0) -> Any:
+    _check_range(indices, x.shape[axis], "take")
+    return jnp.take(x, indices, axis=axis)
+
+
+def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
+    _check_range(indices, weight.shape[0], "embedding")
+    out = jnp.take(weight, indices, axis=0)
+    if padding_idx is None:
+        return out
+    # PyTorch's padding_idx: that row gets no gradient
+    pad = jnp.expand_dims(indices == padding_idx, -1)
+    return jnp.where(pad, lax.stop_gradient(out), out)
+
+
+def split(x: Any, sections: int, axis: int = 0) -> list:
+    size = x.shape[axis]
+    if size % sections:
+        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
+                         f"equal sections.")
+    return jnp.split(x, sections, axis=axis)
+
+
+def masked_fill(x: Any, mask: Any, value: float) -> Any:
+    return jnp.where(mask, jnp.asarray(value, x.dtype), x)
+
+
+def expand_dims(x: Any, axis: int) -> Any:
+    return jnp.expand_dims(x, axis)
+
+
+def squeeze(x: Any, axis: int) -> Any:
+    return jnp.squeeze(x, axis)
