@@ -33,8 +33,14 @@ def torch_state(sd: dict) -> dict:
 
 def check_layer(make_pm, make_torch, x: np.ndarray, backend: str, train: bool = True,
                 grads: bool = True, rtol: float = 2e-5, atol: float = 2e-6,
-                seed: int = 0) -> tuple:
+                seed: int = 0, zero_grads: tuple = (), noise: float = 5e-5) -> tuple:
     """Runs the layer on ``backend`` and its torch twin on ``x``; asserts they agree.
+
+    ``zero_grads`` names parameters whose exact gradient is zero (the bias of a conv that
+    feeds a BatchNorm in training mode: the normalisation removes any shift). In float32
+    each side gets rounding noise of a long sum (about 1e-5 for 288 terms), which two
+    backends need not share, so these are checked to be noise (|g| < ``noise``) on both
+    sides instead of equal to each other.
 
     Returns ``(polymod layer, torch layer)`` for further checks (e.g. buffers).
     """
@@ -63,5 +69,9 @@ def check_layer(make_pm, make_torch, x: np.ndarray, backend: str, train: bool = 
     _, got = pm.value_and_grad(lambda m: ops.sum(m() * cot_native))(net)
     assert_same_numbers(got["x"], xt.grad, rtol=rtol, atol=atol)
     for name, p in twin.named_parameters():
+        if train and name in zero_grads:
+            assert np.abs(pm.to_numpy(got[f"layer.{name}"])).max() < noise, name
+            assert p.grad.abs().max().item() < noise, name
+            continue
         assert_same_numbers(got[f"layer.{name}"], p.grad, rtol=rtol, atol=atol)
     return layer, twin

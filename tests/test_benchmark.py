@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 import polymod as pm
+from polymod import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks" / "bench.py"
-FRAMEWORKS = [b for b in ("torch", "keras", "gluon") if b in pm.available_backends()]
+FRAMEWORKS = [b for b in registry.FRAMEWORKS if b in pm.available_backends()]
 
 
 @pytest.mark.skipif(not FRAMEWORKS, reason="no framework backend installed")

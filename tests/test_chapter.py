@@ -12,7 +12,7 @@ import pytest
 from conftest import ORACLES, assert_same_numbers, native_types
 
 import polymod as pm
-from polymod import nn, ops
+from polymod import nn, ops, registry
 from polymod.examples import chapter
 from polymod.examples.chapter import LISTINGS
 
@@ -103,7 +103,7 @@ def test_outputs_agree_with_numpy_reference(backend, name):
     assert_same_numbers(actual, expected)
 
 
-@pytest.mark.backends("torch", "keras", "gluon")
+@pytest.mark.backends(*registry.FRAMEWORKS)
 @pytest.mark.parametrize("name", NAMES)
 def test_matches_hand_written_native_listing(backend, name):
     """polymod's weights in a hand-written native model give the same output."""
@@ -194,7 +194,7 @@ def test_native_operators_in_forward(backend):
     assert_same_numbers(Ops()(X), Ops().to("numpy")(pm.to_numpy(X)))
 
 
-@pytest.mark.backends("torch", "keras", "gluon")
+@pytest.mark.backends(*registry.FRAMEWORKS)
 @pytest.mark.parametrize("name", ["sequential_mlp", "NestMLP", "FixedHiddenMLP", "chimera"])
 def test_assert_backends_agree(backend, name):
     pm.testing.assert_backends_agree(LISTINGS[name], pm.rand(2, 20, backend="numpy"),

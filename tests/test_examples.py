@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import polymod as pm
+from polymod import registry
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "docs", "examples")
 
@@ -37,7 +38,7 @@ def test_digits_demo_reaches_95_percent_everywhere(capsys: pytest.CaptureFixture
 
 def test_polymod_loop_is_the_same_on_every_backend() -> None:
     demo = load("train_digits.py")
-    accuracies = {b: demo["train_polymod"](b, 3, 0.05, 64) for b in ("torch", "keras", "gluon")}
+    accuracies = {b: demo["train_polymod"](b, 3, 0.05, 64) for b in registry.FRAMEWORKS}
     assert len(set(accuracies.values())) == 1, accuracies
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import polymod as pm
-from polymod import nn, ops
+from polymod import nn, ops, registry
 
-FRAMEWORKS = pytest.mark.backends("torch", "keras", "gluon")
+FRAMEWORKS = pytest.mark.backends(*registry.FRAMEWORKS)
 
 
 def names(net):
@@ -154,7 +154,7 @@ def test_torch_fast_gradient_matches_autograd_grad():
 BIG = 600  # a 600 x 600 float32 weight is 1.4 MB
 
 
-@pytest.mark.parametrize("target", ["numpy", "torch", "keras", "gluon"])
+@pytest.mark.parametrize("target", list(registry.NAMES))
 def test_moving_a_large_model_keeps_values_and_shares_nothing(backend, target):
     pm.seed(0)
     net = nn.Sequential(nn.Linear(BIG, BIG), nn.ReLU(), nn.Linear(BIG, 3))

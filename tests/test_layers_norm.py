@@ -13,7 +13,7 @@ from conftest import assert_same_numbers
 from layer_check import check_layer, torch_state
 
 import polymod as pm
-from polymod import nn, ops
+from polymod import nn, ops, registry
 
 RNG = np.random.RandomState(0)
 X4 = (RNG.randn(4, 3, 5, 5) * 2 + 1).astype(np.float32)
@@ -66,7 +66,7 @@ def test_batchnorm_eval_uses_loaded_running_statistics(backend):
 
 def test_batchnorm_state_identical_across_backends_after_seeded_steps():
     states = {}
-    for name in ("numpy", "torch", "keras", "gluon"):
+    for name in registry.NAMES:
         pm.seed(0)
         bn = nn.BatchNorm2d(3).to(name)
         for _ in range(2):
@@ -115,7 +115,7 @@ def test_batchnorm_updates_inside_tf_function(backend):
 # -- dropout -------------------------------------------------------------------------------
 def test_dropout_masks_identical_across_backends_and_eval_is_identity():
     outs = {}
-    for name in ("numpy", "torch", "keras", "gluon"):
+    for name in registry.NAMES:
         pm.seed(7)
         drop = nn.Dropout(0.3).to(name)
         outs[name] = pm.to_numpy(drop(pm.asarray(X4, backend=name)))
@@ -127,7 +127,7 @@ def test_dropout_masks_identical_across_backends_and_eval_is_identity():
     np.testing.assert_allclose(outs["numpy"][kept], X4[kept] / 0.7, rtol=1e-6)
 
 
-@pytest.mark.backends("torch", "keras", "gluon")
+@pytest.mark.backends(*registry.FRAMEWORKS)
 def test_dropout_training_step_identical_across_backends(backend):
     def make():
         return nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.5), nn.ReLU(), nn.Linear(8, 1))

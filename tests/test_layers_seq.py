@@ -12,11 +12,11 @@ import torch
 from conftest import assert_same_numbers
 
 import polymod as pm
-from polymod import nn, ops
+from polymod import nn, ops, registry
 from polymod.examples import sequence
 
 RTOL, ATOL = 1e-4, 1e-5
-GRAD_BACKENDS = pytest.mark.backends("torch", "keras", "gluon")
+GRAD_BACKENDS = pytest.mark.backends(*registry.FRAMEWORKS)
 
 
 def _load_into_torch(net: pm.Module, tnet: torch.nn.Module) -> torch.nn.Module:
@@ -392,7 +392,7 @@ def test_transformer_encoder_layer_gradients_match_torch(backend, kw):
 def test_transformer_dropout_masks_agree_across_backends():
     """In training mode, a seeded step draws the same dropout masks on every backend."""
     outputs = {}
-    for backend in ("numpy", "torch", "keras", "gluon"):
+    for backend in registry.NAMES:
         pm.seed(0)
         net = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.3,
                                          batch_first=True).to(backend)

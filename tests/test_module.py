@@ -7,7 +7,7 @@ import pytest
 from conftest import assert_same_numbers, immutable_arrays, native_types
 
 import polymod as pm
-from polymod import nn, ops
+from polymod import nn, ops, registry
 
 
 class MyLinear(pm.Module):  # DESIGN.md's custom layer, from data
@@ -332,7 +332,7 @@ def test_to_binds_unbound_and_returns_self(backend):
     assert isinstance(net.weight, _param_type(backend))
 
 
-@pytest.mark.parametrize("target", ["numpy", "torch", "keras", "gluon"])
+@pytest.mark.parametrize("target", list(registry.NAMES))
 def test_to_other_backend_copies_and_leaves_source_untouched(backend, target):
     pm.seed(0)
     net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))

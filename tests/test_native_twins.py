@@ -9,7 +9,7 @@ import pytest
 from conftest import assert_same_numbers
 
 import polymod as pm
-from polymod import nn, ops
+from polymod import nn, ops, registry
 from polymod.examples.chapter import LISTINGS, FixedHiddenMLP, NestMLP
 
 
@@ -38,7 +38,7 @@ def test_native_needs_a_bound_materialised_model():
         pm.native(object())
 
 
-@pytest.mark.backends("torch", "keras", "gluon")
+@pytest.mark.backends(*registry.FRAMEWORKS)
 def test_twin_is_cached_and_runs_the_model(backend):
     net, X, y = _net(backend)
     twin = pm.native(net)

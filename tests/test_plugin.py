@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import polymod as pm
-from polymod import nn
+from polymod import nn, registry
 from polymod.testing import assert_backends_agree, assert_close
 
 THROWAWAY = textwrap.dedent("""
@@ -50,11 +50,11 @@ def counts(output: str) -> dict[str, int]:
 def test_fixture_runs_every_backend(tmp_path) -> None:
     code, output = run_pytest(tmp_path, "-v")
     assert code == 0, output
-    for name in ("numpy", "torch", "keras", "gluon"):
+    for name in registry.NAMES:
         assert f"test_every_backend[{name}] PASSED" in output
     assert "test_only_some[torch] PASSED" in output
     assert "test_only_some[numpy]" not in output
-    assert counts(output) == {"passed": 4 + 2 + 1}
+    assert counts(output) == {"passed": len(registry.NAMES) + 2 + 1}
 
 
 def test_backends_option_chooses(tmp_path) -> None:
@@ -80,7 +80,7 @@ def test_missing_framework_is_a_skip_with_the_extra(tmp_path) -> None:
         b.is_installed = lambda name: False if b.canonical_name(name) == "gluon" else _real(name)
     """)
     assert code == 0, output
-    assert counts(output) == {"passed": 3 + 2 + 1, "skipped": 1}
+    assert counts(output) == {"passed": len(registry.NAMES) - 1 + 2 + 1, "skipped": 1}
     assert "pip install 'polymod[gluon]'" in output
 
 
@@ -104,7 +104,7 @@ def test_assert_backends_agree_passes_on_chapter_model() -> None:
     from polymod.examples import chapter
 
     records = assert_backends_agree(chapter.chimera, pm.rand(2, 20, backend="numpy"))
-    assert [r.backend for r in records] == ["numpy", "torch", "keras", "gluon"]
+    assert [r.backend for r in records] == list(registry.NAMES)
 
 
 def test_assert_backends_agree_names_the_diverging_submodule() -> None:
@@ -128,7 +128,7 @@ def test_assert_backends_agree_reports_a_failing_backend() -> None:
         assert_backends_agree(Broken, pm.rand(2, 3, backend="numpy"), grads=False)
 
 
-@pytest.mark.parametrize("name", ["numpy", "torch", "keras", "gluon"])
+@pytest.mark.parametrize("name", list(registry.NAMES))
 def test_assert_close_takes_any_backend(name: str) -> None:
     x = pm.asarray([1.0, np.nan], backend=name)
     assert_close(x, np.array([1.0, np.nan]))

@@ -11,10 +11,10 @@ import pytest
 from conftest import assert_same_numbers, native_types
 
 import polymod as pm
-from polymod import nn
+from polymod import nn, registry
 from polymod.examples.chapter import LISTINGS
 
-ALL = ["numpy", "torch", "keras", "gluon"]
+ALL = list(registry.NAMES)
 
 
 def _chimera(seed=0):

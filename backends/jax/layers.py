@@ -10,9 +10,12 @@ from typing import Any
 import numpy as np
 
 from .framework import is_traced, jax, jnp, lax
+from .ops import check_range
 
 
 def linear(x: Any, weight: Any, bias: Any) -> Any:
+    if x.dtype != weight.dtype:  # dot_general would promote silently; the others refuse
+        raise TypeError(f"linear: input of dtype {x.dtype}, weight of dtype {weight.dtype}")
     # one dot_general over x's last axis and weight's axis 1: no transposed copy of weight
     out = lax.dot_general(x, weight, (((x.ndim - 1,), (1,)), ((), ())))
     return out if bias is None else out + bias
@@ -95,11 +98,13 @@ def bce_with_logits(x: Any, y: Any) -> Any:
 
 
 def cross_entropy(logits: Any, target: Any) -> Any:
+    check_range(target, logits.shape[-1], "cross_entropy")
     picked = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), target.reshape(-1, 1), axis=-1)
     return -jnp.mean(picked)
 
 
 def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
+    check_range(target, logits.shape[1], "cross_entropy")
     picked = jnp.take_along_axis(jax.nn.log_softmax(logits, 1), jnp.expand_dims(target, 1),
                                  axis=1)
     return -jnp.squeeze(picked, 1)

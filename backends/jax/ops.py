@@ -6,6 +6,7 @@ softmax, and an empty mean is NaN, so most ops are JAX's own functions.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -81,10 +82,11 @@ def astype(x: Any, dtype: Any) -> Any:
 
 
 def flatten(x: Any, start_dim: int) -> Any:
-    return jnp.reshape(x, x.shape[:start_dim] + (-1,))
+    # shapes are static in JAX; -1 would be ambiguous for an empty batch
+    return jnp.reshape(x, x.shape[:start_dim] + (math.prod(x.shape[start_dim:]),))
 
 
-def _check_range(indices: Any, size: int, op: str) -> None:
+def check_range(indices: Any, size: int, op: str) -> None:
     # JAX fills or clips out-of-range indices silently, where NumPy, torch and TF raise.
     # Eager indices are checked; traced ones cannot be (they give the fill value).
     if isinstance(indices, jax.core.Tracer):
@@ -96,12 +98,12 @@ def _check_range(indices: Any, size: int, op: str) -> None:
 
 
 def take(x: Any, indices: Any, axis: int = 0) -> Any:
-    _check_range(indices, x.shape[axis], "take")
+    check_range(indices, x.shape[axis], "take")
     return jnp.take(x, indices, axis=axis)
 
 
 def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
-    _check_range(indices, weight.shape[0], "embedding")
+    check_range(indices, weight.shape[0], "embedding")
     out = jnp.take(weight, indices, axis=0)
     if padding_idx is None:
         return out
