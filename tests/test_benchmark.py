@@ -15,7 +15,10 @@ from polymod import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks" / "bench.py"
-FRAMEWORKS = [b for b in registry.FRAMEWORKS if b in pm.available_backends()]
+JAX_BENCH = ROOT / "benchmarks" / "jax_bench.py"
+# bench.py compares with each framework's own module system (torch.nn, Keras, Gluon);
+# JAX has none, so it has its own script against hand-written pure JAX (jax_bench.py)
+FRAMEWORKS = [b for b in registry.FRAMEWORKS if b in pm.available_backends() and b != "jax"]
 
 
 @pytest.mark.skipif(not FRAMEWORKS, reason="no framework backend installed")
@@ -70,3 +73,21 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
         assert graph["keras"]["us_polymod_twin"] > 0
     if "torch" in FRAMEWORKS and "keras" in FRAMEWORKS:
         assert data["keras_on_torch"]["rows"], data["keras_on_torch"]
+
+
+@pytest.mark.skipif(not registry.is_installed("jax"), reason="jax is not installed")
+def test_quick_jax_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "jax.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("POLYMOD_BACKEND", "KERAS_BACKEND")}
+    proc = subprocess.run([sys.executable, str(JAX_BENCH), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+    assert {(r["model"], r["mode"]) for r in data["rows"]} == {
+        (model, f"{kind} {direction} b{batch}") for model in ("sequential_mlp", "LeNet")
+        for kind in ("jit", "eager") for direction in ("fwd", "fwd+bwd") for batch in (2, 16)}
+    for r in data["rows"]:
+        assert r["us_polymod"] > 0 and r["us_pure_jax"] > 0 and r["status"] in ("PASS", "OVER")
+    assert data["keras_on_jax"]["rows"], data["keras_on_jax"]
+    assert data["import"]["frameworks_loaded_by_import_polymod"] == []
+    assert data["import"]["import_polymod_backends_jax_ms"] > 0

@@ -1,0 +1,341 @@
+"""polymod on JAX against hand-written pure JAX (and Keras 3 on JAX): ratio tables.
+
+For the chapter's MLP (``sequential_mlp``: Linear(20, 256), ReLU, Linear(256, 10)) and
+the book's LeNet, at batch 2 and 1024, forward and forward + backward:
+
+* ``jit``: ``jax.jit`` over ``pm.native(net).apply`` (and ``jax.value_and_grad`` of its
+  sum) against ``jax.jit`` of a hand-written pure-JAX function of the same model with
+  the same weights. Tracing erases polymod, so the target is <= 1.05x.
+* ``eager``: ``net(X)`` and ``pm.value_and_grad`` against the pure-JAX function run
+  op by op (and ``jax.value_and_grad`` of it, not jitted). Target <= 1.15x.
+
+The pure-JAX reference is the faster of two hand-written forms: ``X @ W.T + b`` (how
+one writes it) and ``lax.dot_general`` without the transpose (how polymod's adapter
+does it). Outputs are checked equal before timing.
+
+Also: Keras 3 with ``KERAS_BACKEND=jax`` on the same models (a subprocess: eager
+``model(X)`` and ``jax.jit`` over ``model.stateless_call``) against the same pure JAX,
+``import polymod`` (no framework loaded) and the import time of ``polymod.backends.jax``.
+
+    python benchmarks/jax_bench.py [--quick] [--rounds 7] [--json out.json] [--skip keras,import]
+
+One thread: XLA's CPU client is pinned with ``XLA_FLAGS`` before JAX loads. Candidates
+are timed in alternating rounds and the best round is kept (``bench.compare``).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                           " intra_op_parallelism_threads=1").strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from functools import partial  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET = {"jit": 1.05, "eager": 1.15}
+MODELS = ("sequential_mlp", "LeNet")
+
+
+def _bench_module() -> Any:
+    """bench.py's timing (alternating rounds, best kept), shared rather than copied."""
+    spec = importlib.util.spec_from_file_location("polymod_bench", os.path.join(HERE, "bench.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- the models: polymod and hand-written pure JAX ---------------------------------------------
+def polymod_model(name: str) -> Any:
+    import polymod as pm
+    from polymod.examples import chapter, vision
+
+    pm.seed(0)
+    return chapter.sequential_mlp() if name == "sequential_mlp" else vision.LeNet()
+
+
+def input_shape(name: str, batch: int) -> tuple[int, ...]:
+    return (batch, 20) if name == "sequential_mlp" else (batch, 1, 28, 28)
+
+
+def pure_jax(name: str, transpose: bool) -> Callable[[dict, Any], Any]:
+    """The model as a pure function of ``{name: array}`` (polymod's names and layout)."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    def dense(W, prefix, X):
+        w, b = W[f"{prefix}.weight"], W[f"{prefix}.bias"]
+        if transpose:
+            return X @ w.T + b
+        return lax.dot_general(X, w, (((X.ndim - 1,), (1,)), ((), ()))) + b
+
+    if name == "sequential_mlp":
+        return lambda W, X: dense(W, "2", jax.nn.relu(dense(W, "0", X)))
+
+    def conv(W, prefix, X, pad):
+        out = lax.conv_general_dilated(X, W[f"{prefix}.weight"], (1, 1), [(pad, pad)] * 2,
+                                       dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return out + W[f"{prefix}.bias"][None, :, None, None]
+
+    def pool(X):
+        return lax.reduce_window(X, 0.0, lax.add, (1, 1, 2, 2), (1, 1, 2, 2), "VALID") / 4
+
+    def lenet(W, X):
+        X = pool(jax.nn.sigmoid(conv(W, "net.0", X, 2)))
+        X = pool(jax.nn.sigmoid(conv(W, "net.3", X, 0)))
+        X = jnp.reshape(X, (X.shape[0], -1))
+        X = jax.nn.sigmoid(dense(W, "net.7", X))
+        X = jax.nn.sigmoid(dense(W, "net.9", X))
+        return dense(W, "net.11", X)
+
+    return lenet
+
+
+def _ready(fn: Callable[[], Any]) -> Callable[[], Any]:
+    import jax
+
+    return lambda: jax.block_until_ready(fn())  # JAX dispatches asynchronously
+
+
+def candidates(name: str, batch: int, mode: str) -> tuple[dict, dict]:
+    """``(polymod candidates, pure-JAX candidates)`` for one row, outputs checked equal."""
+    import jax
+    import jax.numpy as jnp
+
+    import polymod as pm
+    from polymod import ops
+
+    X = pm.asarray(np.random.default_rng(0).random(input_shape(name, batch), np.float32),
+                   backend="jax")
+    net = polymod_model(name).to("jax")
+    net.eval()(X)
+    twin = pm.native(net)
+    W = twin.params
+    pure = {"X@W.T": pure_jax(name, True), "dot_general": pure_jax(name, False)}
+    kind, direction = mode.split()
+    if direction == "fwd":
+        ours, theirs = (lambda p, x: twin.apply(p, x)), pure
+    else:
+        ours = jax.value_and_grad(lambda p, x: jnp.sum(twin.apply(p, x)))
+        theirs = {k: jax.value_and_grad(lambda W, X, f=f: jnp.sum(f(W, X)))
+                  for k, f in pure.items()}
+    if kind == "jit":
+        mine = {"polymod": partial(jax.jit(ours), W, X)}
+        refs = {k: partial(jax.jit(f), W, X) for k, f in theirs.items()}
+    else:  # the polymod model itself, eagerly: its call and pm.value_and_grad
+        step = pm.value_and_grad(lambda m, X: ops.sum(m(X)))
+        mine = {"polymod": partial(net, X) if direction == "fwd" else partial(step, net, X)}
+        refs = {k: partial(f, W, X) for k, f in theirs.items()}
+    got = jax.tree.leaves(mine["polymod"]())
+    for ref in refs.values():
+        want = jax.tree.leaves(ref())
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=1e-4)
+    return ({k: _ready(f) for k, f in mine.items()}, {k: _ready(f) for k, f in refs.items()})
+
+
+def run_matrix(models: list[str], batches: list[int], rounds: int, target_s: float,
+               max_calls: int, compare: Callable, log: Callable[[str], None]) -> list[dict]:
+    rows = []
+    for name in models:
+        for kind in ("jit", "eager"):
+            for direction in ("fwd", "fwd+bwd"):
+                for batch in batches:
+                    mine, refs = candidates(name, batch, f"{kind} {direction}")
+                    us = compare({**mine, **refs}, rounds, target_s, max_calls)
+                    best_ref = min(refs, key=lambda k: us[k])
+                    ratio = us["polymod"] / us[best_ref]
+                    row = {"model": name, "mode": f"{kind} {direction} b{batch}",
+                           "us_polymod": round(us["polymod"], 2),
+                           "us_pure_jax": round(us[best_ref], 2), "pure_jax_form": best_ref,
+                           "ratio": round(ratio, 3), "target": TARGET[kind],
+                           "status": "PASS" if ratio <= TARGET[kind] else "OVER"}
+                    rows.append(row)
+                    log(f"  {name:<15} {row['mode']:<20} polymod {row['us_polymod']:>10.1f} µs"
+                        f"   pure JAX {row['us_pure_jax']:>10.1f} µs ({best_ref:<11})"
+                        f"   {ratio:5.2f}x  {row['status']}")
+    return rows
+
+
+# -- Keras 3 on JAX, the peer (a subprocess: KERAS_BACKEND is read once) --------------------------
+KERAS_SCRIPT = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import jax, jax.numpy as jnp
+import keras
+from jax_bench import input_shape, pure_jax, _ready, _bench_module
+compare = _bench_module().compare
+weights = dict(np.load(sys.argv[2]))
+rounds, target_s, max_calls = int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+batches = [int(b) for b in sys.argv[6].split(",")]
+L = keras.layers
+
+def keras_model(name):
+    if name == "sequential_mlp":
+        model = keras.Sequential([keras.Input((20,)), L.Dense(256, activation="relu"),
+                                  L.Dense(10)])
+        pairs = [("0", model.layers[0]), ("2", model.layers[1])]
+    else:
+        cf = "channels_first"
+        model = keras.Sequential([
+            keras.Input((1, 28, 28)),
+            L.Conv2D(6, 5, padding="same", activation="sigmoid", data_format=cf),
+            L.AveragePooling2D(2, 2, data_format=cf),
+            L.Conv2D(16, 5, activation="sigmoid", data_format=cf),
+            L.AveragePooling2D(2, 2, data_format=cf),
+            L.Flatten(), L.Dense(120, activation="sigmoid"), L.Dense(84, activation="sigmoid"),
+            L.Dense(10)])
+        names = ["net.0", "net.3", "net.7", "net.9", "net.11"]
+        pairs = list(zip(names, [l for l in model.layers if l.weights]))
+    for prefix, layer in pairs:
+        w = weights[f"{name}/{prefix}.weight"]
+        # OIHW -> HWIO; (out, in) -> (in, out)
+        kernel = w.transpose(2, 3, 1, 0) if w.ndim == 4 else w.T
+        layer.set_weights([kernel, weights[f"{name}/{prefix}.bias"]])
+    return model
+
+rows = []
+for name in ("sequential_mlp", "LeNet"):
+    model = keras_model(name)
+    W = {k.split("/", 1)[1]: jnp.asarray(v) for k, v in weights.items() if k.startswith(name + "/")}
+    pure = pure_jax(name, False)
+    tv = [v.value for v in model.trainable_variables]
+    def call(tv, x):
+        return model.stateless_call(tv, [], x)[0]
+    for batch in batches:
+        X = jnp.asarray(np.random.default_rng(0).random(input_shape(name, batch), np.float32))
+        np.testing.assert_allclose(np.asarray(model(X)), np.asarray(pure(W, X)), rtol=2e-4,
+                                   atol=1e-4)
+        modes = {
+            "eager fwd": (lambda: model(X), lambda: pure(W, X)),
+            "jit fwd": (lambda f=jax.jit(call): f(tv, X), lambda f=jax.jit(pure): f(W, X)),
+            "jit fwd+bwd": (
+                lambda f=jax.jit(jax.value_and_grad(lambda t, x: jnp.sum(call(t, x)))): f(tv, X),
+                lambda f=jax.jit(jax.value_and_grad(lambda w, x: jnp.sum(pure(w, x)))): f(W, X)),
+        }
+        for mode, (k, p) in modes.items():
+            us = compare({"keras": _ready(k), "pure": _ready(p)}, rounds, target_s, max_calls)
+            rows.append({"model": name, "mode": f"{mode} b{batch}",
+                         "us_keras_on_jax": round(us["keras"], 2),
+                         "us_pure_jax": round(us["pure"], 2),
+                         "ratio": round(us["keras"] / us["pure"], 3)})
+print(json.dumps({"keras_version": keras.__version__, "rows": rows}))
+"""
+
+
+def keras_on_jax(batches: list[int], rounds: int, target_s: float, max_calls: int) -> dict:
+    weights = {}
+    for name in MODELS:
+        net = polymod_model(name).to("numpy")
+        net(np.zeros(input_shape(name, 1), np.float32))
+        weights.update({f"{name}/{k}": v for k, v in net.state_dict().items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "weights.npz")
+        np.savez(path, **weights)
+        env = {**os.environ, "KERAS_BACKEND": "jax"}
+        proc = subprocess.run([sys.executable, "-c", KERAS_SCRIPT, HERE, path, str(rounds),
+                               str(target_s), str(max_calls), ",".join(map(str, batches))],
+                              capture_output=True, text=True, env=env, timeout=1800)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- imports -------------------------------------------------------------------------------------
+IMPORT_SCRIPT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import polymod
+t1 = time.perf_counter()
+loaded = sorted(m for m in ("torch", "tensorflow", "keras", "mxnet", "jax") if m in sys.modules)
+assert not loaded, f"import polymod loaded {loaded}"
+polymod.registry.adapter("jax")
+t2 = time.perf_counter()
+print(json.dumps({"polymod_ms": (t1 - t0) * 1e3, "jax_adapter_ms": (t2 - t1) * 1e3}))
+"""
+JAX_ALONE = "import time; t = time.perf_counter(); import jax, jax.numpy; " \
+            "print((time.perf_counter() - t) * 1e3)"
+
+
+def import_times(repeats: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "POLYMOD_BACKEND"}
+    runs, alone = [], []
+    for _ in range(repeats):
+        proc = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT], capture_output=True,
+                              text=True, env=env, timeout=300)
+        if proc.returncode != 0:
+            return {"error": proc.stderr.strip().splitlines()[-1]}
+        runs.append(json.loads(proc.stdout))
+        proc = subprocess.run([sys.executable, "-c", JAX_ALONE], capture_output=True,
+                              text=True, env=env, timeout=300)
+        alone.append(float(proc.stdout))
+    return {"frameworks_loaded_by_import_polymod": [],
+            "import_polymod_ms": round(min(r["polymod_ms"] for r in runs), 1),
+            "import_polymod_backends_jax_ms": round(min(r["jax_adapter_ms"] for r in runs), 1),
+            "import_jax_alone_ms": round(min(alone), 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny configuration (tests)")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--skip", default="", help="comma-separated: keras,import")
+    args = parser.parse_args(argv)
+    if args.quick:
+        rounds, target_s, max_calls, batches = 2, 0.002, 10, [2, 16]
+    else:
+        rounds, target_s, max_calls, batches = args.rounds, 0.08, 20000, [2, 1024]
+    skip = set(filter(None, args.skip.split(",")))
+    compare = _bench_module().compare
+
+    import jax
+
+    import polymod as pm
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    result: dict[str, Any] = {"config": {
+        "quick": args.quick, "rounds": rounds, "threads": 1, "python": platform.python_version(),
+        "cpus": os.cpu_count(), "jax": pm.registry.adapter("jax").version(),
+        "x64": bool(jax.config.jax_enable_x64)}, "targets": TARGET}
+    log(f"polymod on JAX: {result['config']}")
+    result["rows"] = run_matrix([m for m in args.models.split(",") if m], batches, rounds,
+                                target_s, max_calls, compare, log)
+    over = [r for r in result["rows"] if r["status"] == "OVER"]
+    log(f"{len(result['rows']) - len(over)} PASS, {len(over)} OVER")
+    if "keras" not in skip:
+        log("\nKeras 3 with KERAS_BACKEND=jax (subprocess), same models and weights:")
+        result["keras_on_jax"] = keras_on_jax(batches, rounds, target_s, max_calls)
+        for r in result["keras_on_jax"].get("rows", []):
+            log(f"  {r['model']:<15} {r['mode']:<20} keras {r['us_keras_on_jax']:>10.1f} µs"
+                f"   pure JAX {r['us_pure_jax']:>10.1f} µs   {r['ratio']:5.2f}x")
+        if "error" in result["keras_on_jax"]:
+            log(f"  failed: {result['keras_on_jax']['error']}")
+    if "import" not in skip:
+        result["import"] = import_times(2 if args.quick else 5)
+        log(f"\nimports: {result['import']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
