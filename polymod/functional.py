@@ -145,10 +145,12 @@ def call_with_buffers(net: Module, params: Any, *args: Any, **kwargs: Any) -> tu
         (1, 0)
     """
     pairs = _pairs(net, params)
-    given = {id(handle) for handle, _ in pairs}
-    for _, handle in net.named_buffers():
-        if id(handle) not in given:  # a copy (an op, so it traces), so that an in-place
-            pairs.append((handle, handle.value * 1))  # write leaves the model's own alone
+    if not registry.spec(net.backend).immutable:  # in-place writes: run on copies, so that
+        given = {id(handle) for handle, _ in pairs}  # the model's own buffers stay as they are
+        for _, handle in net.named_buffers():
+            if id(handle) not in given:
+                adapter = handle.adapter
+                pairs.append((handle, adapter.from_numpy(adapter.to_numpy(handle.value))))
     with swapped(pairs):
         out = net(*args, **kwargs)
         buffers = {name: handle.value for name, handle in net.named_buffers()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from . import registry
 from .errors import StateError
 from .module import Module
 
@@ -12,7 +13,10 @@ _twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def native(net: Module) -> Any:
-    """Returns a ``torch.nn.Module``, ``keras.Model`` or Gluon ``Block`` running ``net``.
+    """Returns a ``torch.nn.Module``, ``keras.Model``, Gluon ``Block`` or JAX twin running ``net``.
+
+    On JAX, which has no model class, the twin is the JAX idiom: ``.params`` (a dict
+    pytree), a pure ``.apply(params, *inputs)`` and ``.update(params)`` (docs/jax.md).
 
     The twin holds the model's own parameter objects, so a step taken through it
     (``torch.optim``, ``model.fit``, ``gluon.Trainer``) is visible in
@@ -34,8 +38,9 @@ def native(net: Module) -> Any:
         raise StateError(f"pm.native expects a polymod Module; received "
                          f"{type(net).__qualname__}.")
     if net._adapter is None:
-        raise StateError("pm.native needs a model bound to a backend: call it once on a "
-                         "tensor of that framework, or use net.to('torch'|'keras'|'gluon').")
+        raise StateError(f"pm.native needs a model bound to a backend: call it once on a "
+                         f"tensor of that framework, or use net.to(name) with a name among "
+                         f"{registry.frameworks_named()}.")
     lazy = [name for name, p in net.named_parameters() if not p.materialized]
     if lazy:
         raise StateError(f"pm.native needs every parameter shape; {lazy} are still lazy. "

@@ -36,6 +36,8 @@ class BackendSpec:
             ``pm.load_native`` takes such objects.
         tensor: how error messages name its tensor type.
         reference: the forward-only NumPy oracle (no gradients, no native twin).
+        immutable: its arrays cannot be written in place (JAX): ``assign`` returns a new
+            one and the handle re-points itself.
     """
 
     name: str
@@ -45,6 +47,7 @@ class BackendSpec:
     owns: tuple[str, ...] = ()
     tensor: str = ""
     reference: bool = False
+    immutable: bool = False
 
     @property
     def adapter_module(self) -> str:
@@ -67,7 +70,7 @@ SPECS: tuple[BackendSpec, ...] = (
     BackendSpec("gluon", requires=("mxnet",), extra="gluon", aliases=("mxnet", "mx"),
                 owns=("mxnet",), tensor="mx.np.ndarray"),
     BackendSpec("jax", requires=("jax", "jaxlib"), extra="jax", owns=("jax", "flax", "equinox"),
-                tensor="jax.Array"),
+                tensor="jax.Array", immutable=True),
 )
 
 _BY_NAME = {spec.name: spec for spec in SPECS}
@@ -112,6 +115,12 @@ def valid_names() -> str:
     """The backend names and aliases, for error messages."""
     aliases = ", ".join(f"{a!r} (= {b!r})" for a, b in _ALIASES.items())
     return ", ".join(repr(b) for b in NAMES) + "; aliases " + aliases
+
+
+def frameworks_named() -> str:
+    """The backends with gradients, for error messages: "'torch', 'keras', ... or 'jax'"."""
+    names = [repr(name) for name in FRAMEWORKS]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def tensor_kinds() -> str:

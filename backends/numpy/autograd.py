@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from polymod import registry
 from polymod.errors import BackendTypeError
 
 
@@ -14,5 +15,5 @@ def no_grad() -> contextlib.AbstractContextManager:
 
 def value_and_grad(fn: Any, tensors: list) -> tuple:
     raise BackendTypeError(
-        "The numpy backend is forward-only (the reference for comparisons); compute "
-        "gradients on 'torch', 'keras' or 'gluon', e.g. net.to('torch').")
+        f"The numpy backend is forward-only (the reference for comparisons); compute "
+        f"gradients on {registry.frameworks_named()}, e.g. net.to({registry.FRAMEWORKS[0]!r}).")
