@@ -1,5 +1,5 @@
-"""polymod: write a neural-network module once; run it on PyTorch, Keras 3, MXNet Gluon
-and NumPy, with the same initial weights and the same results.
+"""polymod: write a neural-network module once; run it on PyTorch, Keras 3, MXNet Gluon,
+JAX and NumPy, with the same initial weights and the same results.
 
 Example:
     >>> import polymod as pm

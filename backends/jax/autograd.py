@@ -23,8 +23,9 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
         with swapped(zip(handles, values, strict=True)) as writes:
             value, aux = fn()
         written[:] = writes  # buffers the model wrote (BatchNorm's running statistics)
-        # jax.grad needs a 0-d value; a (1,) one is summed (exact) and returned as it is
-        return jnp.sum(value), (value, aux, list(writes.values()))
+        # jax.grad needs a 0-d value; a (1,) one is reshaped and returned as it is
+        scalar = value if value.ndim == 0 else jnp.reshape(value, ())
+        return scalar, (value, aux, list(writes.values()))
 
     (_, (value, aux, news)), grads = jax.value_and_grad(pure, has_aux=True)(list(tensors))
     for handle, new in zip(written, news, strict=True):  # concrete now: the model keeps them

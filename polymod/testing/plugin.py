@@ -2,7 +2,7 @@
 
 * ``backend`` yields the backend's name and runs the test inside ``use_backend``;
   it is parametrised over every backend (numpy included), one test id each.
-* ``--backends torch,gluon`` chooses the backends (default: all four).
+* ``--backends torch,gluon`` chooses the backends (default: every one in the registry).
 * ``@pytest.mark.backends("torch", "keras")`` narrows one test.
 * A backend whose framework is not installed is a skip that says which extra to install.
 """
@@ -21,7 +21,7 @@ def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("polymod")
     group.addoption("--backends", default=None, metavar="NAMES",
                     help="comma-separated polymod backends for the `backend` fixture "
-                         "(default: numpy,torch,keras,gluon)")
+                         f"(default: {','.join(registry.NAMES)})")
 
 
 def pytest_configure(config: Any) -> None:
