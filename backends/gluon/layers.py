@@ -110,3 +110,40 @@ def bce_with_logits(x: Any, y: Any) -> Any:
 def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
     _check_classes(target, logits.shape[1])
     return -npx.pick(log_softmax(logits, 1), target, axis=1)
+
+
+def _scalar(value: float, like: Any) -> Any:
+    # a 1-element array, not a Python number: MXNet 1.9's where() with a scalar branch
+    # gets the gradient wrong
+    return mnp.full((1,), value, dtype=like.dtype, ctx=like.ctx)
+
+
+def gelu_tanh(x: Any) -> Any:
+    inner = 0.7978845608028654 * (x + 0.044715 * (x * x * x))
+    return 0.5 * x * (1.0 + mnp.tanh(inner))
+
+
+def relu6(x: Any) -> Any:
+    # selects rather than clips: gradient 1 only for 0 < x < 6 (PyTorch's), NaN kept
+    return mnp.where(x >= 6, _scalar(6.0, x), mnp.where(x <= 0, _scalar(0.0, x), x))
+
+
+def softplus(x: Any, beta: float, threshold: float) -> Any:
+    scaled = x * beta if beta != 1.0 else x
+    # the exp of the unused branch is capped, so that its inf cannot turn the gradient NaN
+    soft = mnp.log1p(mnp.exp(mnp.minimum(scaled, threshold)))
+    return mnp.where(scaled > threshold, x, soft / beta if beta != 1.0 else soft)
+
+
+def elu(x: Any, alpha: float) -> Any:
+    return npx.leaky_relu(x, act_type="elu", slope=alpha)
+
+
+@_empty_batch_safe
+def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple,
+                   output_padding: tuple, dilation: tuple, groups: int) -> Any:
+    return npx.deconvolution(x, weight, bias, kernel=tuple(weight.shape[2:]), stride=stride,
+                             dilate=dilation, pad=padding, adj=output_padding,
+                             num_filter=weight.shape[1] * groups, num_group=groups,
+                             no_bias=bias is None,
+                             layout="NCW" if len(stride) == 1 else "NCHW")

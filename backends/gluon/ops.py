@@ -165,3 +165,117 @@ def _ctx_of(*arrays: Any) -> Any:
         if isinstance(a, mnp.ndarray):
             return a.ctx
     return mx.cpu()
+
+
+# -- math, reductions, indexing added for real models (pm.from_torch) ------------------------
+erf = npx.erf
+sin = mnp.sin
+cos = mnp.cos
+
+
+def rsqrt(x: Any) -> Any:
+    return 1.0 / mnp.sqrt(x)  # MXNet's numpy mode has no rsqrt
+
+
+def pow(a: Any, b: Any) -> Any:
+    return a ** b  # the operator takes a Python number on either side
+
+
+def clip(x: Any, min: Any, max: Any) -> Any:
+    return mnp.clip(x, min, max)  # keeps NaN; gradient 1 where min <= x <= max
+
+
+def var(x: Any, axis: Any, keepdims: bool, correction: float) -> Any:
+    # not mnp.var: MXNet 1.9 gives it no gradient (zeros)
+    axis = _axes(axis)
+    if not x.size:
+        return _reduce_empty(np.var, x, axis, keepdims)
+    centred = x - mnp.mean(x, axis=axis, keepdims=True)
+    squares = mnp.sum(centred * centred, axis=axis, keepdims=keepdims)
+    return squares / (x.size // squares.size - correction)  # 0 / 0 = NaN, as in torch
+
+
+def _arg(fn: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    out = fn(x, axis=axis)  # MXNet's argmax/argmin take no keepdims; NaN handled as NumPy
+    if keepdims:
+        out = out.reshape((1,) * x.ndim) if axis is None else mnp.expand_dims(out, axis)
+    return out.astype("int64")
+
+
+def argmax(x: Any, axis: Any, keepdims: bool) -> Any:
+    return _arg(mnp.argmax, x, axis, keepdims)
+
+
+def argmin(x: Any, axis: Any, keepdims: bool) -> Any:
+    return _arg(mnp.argmin, x, axis, keepdims)
+
+
+def logsumexp(x: Any, axis: Any, keepdims: bool) -> Any:
+    axis = _axes(axis)
+    if not x.size:
+        return _reduce_empty(lambda a, axis, keepdims: np.log(np.sum(np.exp(a), axis=axis,
+                                                                     keepdims=keepdims)),
+                             x, axis, keepdims)
+    peak = mnp.max(x, axis=axis, keepdims=True).detach()
+    infinite = mnp.isinf(peak)
+    shift = mnp.where(infinite, mnp.zeros((1,), dtype=x.dtype, ctx=x.ctx), peak)
+    out = mnp.log(mnp.sum(mnp.exp(x - shift), axis=axis, keepdims=True)) + shift
+    # MXNet's compensated sum turns inf + finite into NaN: a +inf anywhere gives +inf
+    out = mnp.where(peak == np.inf, peak, out)
+    return out if keepdims else mnp.squeeze(out, axis=axis)
+
+
+def cumsum(x: Any, axis: int) -> Any:
+    if not x.size:  # MXNet's kernel fails (asynchronously) on zero-size input
+        return mnp.zeros(x.shape, dtype=x.dtype, ctx=x.ctx)
+    return mnp.cumsum(x, axis=axis, dtype=x.dtype)
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
+    # mnp.take_along_axis is missing in MXNet 1.9: a take from the flattened tensor,
+    # with each row's offset added to its indices (out-of-range indices are clipped)
+    if not indices.size:
+        return mnp.zeros(indices.shape, dtype=x.dtype, ctx=x.ctx)
+    xt, it = mnp.moveaxis(x, axis, -1), mnp.moveaxis(indices, axis, -1)
+    n = xt.shape[-1]
+    rows = int(np.prod(xt.shape[:-1]))
+    offsets = mnp.arange(rows, dtype="int64", ctx=x.ctx).reshape(xt.shape[:-1] + (1,)) * n
+    flat = mnp.take(xt.reshape(-1), it.astype("int64") + offsets)
+    return mnp.moveaxis(flat, -1, axis)
+
+
+def broadcast_to(x: Any, shape: tuple) -> Any:
+    return mnp.broadcast_to(x, shape)
+
+
+def _triangle(x: Any, k: int, lower: bool) -> Any:
+    rows, cols = x.shape[-2:]
+    keep = np.tril(np.ones((rows, cols), bool), k) if lower else np.triu(np.ones((rows, cols),
+                                                                                bool), k)
+    zero = mnp.zeros((1,), dtype=x.dtype, ctx=x.ctx)
+    return mnp.where(mnp.array(keep, ctx=x.ctx), x, zero)
+
+
+def tril(x: Any, k: int) -> Any:
+    return _triangle(x, k, True)
+
+
+def triu(x: Any, k: int) -> Any:
+    return _triangle(x, k, False)  # MXNet 1.9 has tril only
+
+
+def einsum(subscripts: str, *operands: Any) -> Any:
+    return mnp.einsum(subscripts, *operands)
+
+
+def pad(x: Any, pad_width: tuple, value: float) -> Any:
+    if not x.size:
+        shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, pad_width, strict=True))
+        return mnp.full(shape, value, dtype=x.dtype, ctx=x.ctx)
+    out = mnp.pad(x, pad_width, mode="constant")
+    if value == 0:
+        return out
+    # MXNet 1.9 ignores constant_values (it pads zeros): put the value in the border
+    inside = np.pad(np.ones(x.shape, bool), pad_width)
+    return mnp.where(mnp.array(inside, ctx=x.ctx), out,
+                     mnp.full((1,), value, dtype=x.dtype, ctx=x.ctx))

@@ -65,3 +65,28 @@ def bce_with_logits(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def cross_entropy_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, target, reduction="none")
+
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+relu6 = F.relu6
+
+
+def softplus(x: torch.Tensor, beta: float, threshold: float) -> torch.Tensor:
+    return F.softplus(x, beta, threshold)
+
+
+def elu(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    return F.elu(x, alpha)
+
+
+_CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d}
+
+
+def conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: Any, stride: tuple,
+                   padding: tuple, output_padding: tuple, dilation: tuple,
+                   groups: int) -> torch.Tensor:
+    return _CONV_TRANSPOSE[len(stride)](x, weight, bias, stride, padding, output_padding,
+                                        groups, dilation)
