@@ -265,7 +265,40 @@ def triu(x: Any, k: int) -> Any:
 
 
 def einsum(subscripts: str, *operands: Any) -> Any:
-    return mnp.einsum(subscripts, *operands)
+    inputs, arrow, output = subscripts.replace(" ", "").partition("->")
+    terms = inputs.split(",")
+    if all(len(set(t.replace("...", ""))) == len(t.replace("...", "")) for t in terms):
+        return mnp.einsum(subscripts, *operands)
+    return _einsum_without_repeats(terms, output if arrow else None, list(operands))
+
+
+def _einsum_without_repeats(terms: list, output: str | None, operands: list) -> Any:
+    """MXNet 1.9's einsum backward leaves garbage in the gradient of an operand with a
+    repeated label (``ii->i``): select that diagonal with a mask (NaN off it ignored, as
+    torch), give each repeat a fresh label, and sum over it."""
+    labels = "".join(terms).replace(".", "")
+    if output is None:  # implicit mode: the labels seen once, sorted (NumPy's rule)
+        output = ("..." if any("..." in t for t in terms) else "") + "".join(
+            sorted(c for c in set(labels) if labels.count(c) == 1))
+    fresh = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                 if c not in labels)
+    for n, (term, x) in enumerate(zip(terms, operands, strict=True)):
+        head, dots, tail = term.partition("...")
+        axes = list(range(len(head))) + list(range(x.ndim - len(tail), x.ndim))
+        letters, first, keep = list(head + tail), {}, np.ones((1,) * x.ndim, bool)
+        for position, (label, axis) in enumerate(zip(head + tail, axes, strict=True)):
+            if label not in first:
+                first[label] = axis
+                continue
+            eye = np.eye(x.shape[axis], dtype=bool)
+            keep = keep & eye.reshape([x.shape[axis] if a in (first[label], axis) else 1
+                                       for a in range(x.ndim)])
+            letters[position] = next(fresh)
+        if keep.size > 1:
+            operands[n] = mnp.where(mnp.array(keep, ctx=x.ctx), x,
+                                    mnp.zeros((1,), dtype=x.dtype, ctx=x.ctx))
+            terms[n] = "".join(letters[:len(head)]) + dots + "".join(letters[len(head):])
+    return mnp.einsum(",".join(terms) + "->" + output, *operands)
 
 
 def pad(x: Any, pad_width: tuple, value: float) -> Any:

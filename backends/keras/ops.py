@@ -213,12 +213,24 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
 broadcast_to = tf.broadcast_to
 
 
+def _triangle(x: Any, keep: Any) -> Any:
+    # a select with a constant mask: any dtype (tnp.tril refuses bool), NaN outside -> 0
+    if None in x.shape[-2:]:  # unknown sizes in a traced graph
+        rows, cols = tf.shape(x)[-2], tf.shape(x)[-1]
+        mask = keep(tf.ones((rows, cols), tf.bool))
+    else:
+        mask = tf.constant(keep(np.ones(tuple(x.shape[-2:]), bool)))
+    return tf.where(mask, x, tf.zeros_like(x))
+
+
 def tril(x: Any, k: int) -> Any:
-    return tf.convert_to_tensor(tf.experimental.numpy.tril(x, k))
+    return _triangle(x, lambda ones: tf.experimental.numpy.tril(ones, k)
+                     if isinstance(ones, tf.Tensor) else np.tril(ones, k))
 
 
 def triu(x: Any, k: int) -> Any:
-    return tf.convert_to_tensor(tf.experimental.numpy.triu(x, k))
+    return _triangle(x, lambda ones: tf.experimental.numpy.triu(ones, k)
+                     if isinstance(ones, tf.Tensor) else np.triu(ones, k))
 
 
 def einsum(subscripts: str, *operands: Any) -> Any:
