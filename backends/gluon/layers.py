@@ -125,6 +125,8 @@ def gelu_tanh(x: Any) -> Any:
 
 def relu6(x: Any) -> Any:
     # selects rather than clips: gradient 1 only for 0 < x < 6 (PyTorch's), NaN kept
+    if not x.size:  # MXNet's where crashes the process on zero-size input
+        return mnp.zeros(x.shape, dtype=x.dtype, ctx=x.ctx)
     return mnp.where(x >= 6, _scalar(6.0, x), mnp.where(x <= 0, _scalar(0.0, x), x))
 
 

@@ -153,6 +153,10 @@ def stop_gradient(x: Any) -> Any:
 def where(condition: Any, x: Any, y: Any) -> Any:
     # MXNet 1.9's backward of where() with a Python-scalar branch inverts the condition
     # (wrong gradients): make scalars 1-element arrays, which broadcast correctly.
+    if not condition.size:  # MXNet broadcasts (0, n) with (1,) to (1, n), or crashes
+        shapes = [a.shape for a in (condition, x, y) if isinstance(a, mnp.ndarray)]
+        dtype = next((a.dtype for a in (x, y) if isinstance(a, mnp.ndarray)), np.float32)
+        return mnp.zeros(np.broadcast_shapes(*shapes), dtype=dtype, ctx=_ctx_of(x, y))
     if not isinstance(x, mnp.ndarray):
         x = mnp.full((1,), x, dtype=getattr(y, "dtype", None), ctx=_ctx_of(condition, y))
     if not isinstance(y, mnp.ndarray):
@@ -249,6 +253,8 @@ def broadcast_to(x: Any, shape: tuple) -> Any:
 
 
 def _triangle(x: Any, k: int, lower: bool) -> Any:
+    if not x.size:  # MXNet's where crashes the process on zero-size input
+        return mnp.zeros(x.shape, dtype=x.dtype, ctx=x.ctx)
     rows, cols = x.shape[-2:]
     keep = np.tril(np.ones((rows, cols), bool), k) if lower else np.triu(np.ones((rows, cols),
                                                                                 bool), k)

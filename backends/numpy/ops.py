@@ -45,7 +45,13 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 matmul = np.matmul
 add = np.add
 subtract = np.subtract
-multiply = np.multiply
+
+
+def multiply(a: Any, b: Any) -> Any:
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 = NaN quietly, as torch
+        return np.multiply(a, b)
+
+
 divide = np.divide
 maximum = np.maximum
 minimum = np.minimum

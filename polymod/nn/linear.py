@@ -12,10 +12,11 @@ from typing import Any
 
 from .. import diagnose as _diagnose
 from .. import init as _init
+from .. import ops
 from ..errors import ShapeError
 from ..module import _NOTHING, Module, _ndarray
 from ..parameter import Parameter
-from .activation import ACTIVATIONS
+from .activation import ACTIVATIONS, ADAPTER_ACTIVATIONS
 
 
 class Linear(Module):
@@ -80,7 +81,8 @@ class Linear(Module):
         d["_pm_linear"] = adapter.linear
         name = self.activation
         d["_pm_act"] = (name if callable(name) else None if name in (None, "linear", "identity")
-                        else getattr(adapter, name))
+                        else getattr(adapter, name) if name in ADAPTER_ACTIVATIONS
+                        else getattr(ops, name))
         d["_pm_plain"] = type(self).forward is Linear.forward
 
     def __call__(self, x: Any = _NOTHING, /, *args: Any, **kwargs: Any) -> Any:

@@ -83,7 +83,7 @@ def hardswish(x: Any) -> Any:
         [-0.0, 0.0, 0.6666666865348816, 4.0]
     """
     adapter = floating(x, "hardswish")
-    return x * adapter.relu6(x + 3.0) / 6.0
+    return adapter.multiply(x, adapter.relu6(x + 3.0)) / 6.0
 
 
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
