@@ -141,11 +141,34 @@ def elu(x: Any, alpha: float) -> Any:
     return npx.leaky_relu(x, act_type="elu", slope=alpha)
 
 
+def _spread(x: Any, axis: int, step: int) -> Any:
+    """``x`` with ``step - 1`` zeros between neighbours along ``axis``."""
+    spaced = mnp.stack([x] + [mnp.zeros_like(x)] * (step - 1), axis=axis + 1)
+    shape = x.shape[:axis] + (x.shape[axis] * step,) + x.shape[axis + 1:]
+    index = (slice(None),) * axis + (slice(0, shape[axis] - step + 1),)
+    return spaced.reshape(shape)[index]
+
+
 @_empty_batch_safe
 def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple,
                    output_padding: tuple, dilation: tuple, groups: int) -> Any:
-    return npx.deconvolution(x, weight, bias, kernel=tuple(weight.shape[2:]), stride=stride,
-                             dilate=dilation, pad=padding, adj=output_padding,
-                             num_filter=weight.shape[1] * groups, num_group=groups,
-                             no_bias=bias is None,
-                             layout="NCW" if len(stride) == 1 else "NCHW")
+    # Not npx.deconvolution: with MKLDNN its backward fails ("could not execute a
+    # primitive") when gradients go to fresh arrays, as value_and_grad asks. A transposed
+    # conv is a conv of the zero-spread input with the flipped, in/out-swapped kernel.
+    nd = len(stride)
+    kernel = weight.shape[2:]
+    for axis, step in enumerate(stride, 2):
+        if step > 1:
+            x = _spread(x, axis, step)
+    pads = [(d * (k - 1) - p, d * (k - 1) - p + e) for k, d, p, e in
+            zip(kernel, dilation, padding, output_padding, strict=True)]
+    crop = (slice(None),) * 2 + tuple(slice(max(-lo, 0), x.shape[2 + i] - max(-hi, 0))
+                                      for i, (lo, hi) in enumerate(pads))
+    if any(lo < 0 or hi < 0 for lo, hi in pads):
+        x = x[crop]
+    pads = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+    c_in, per_group = weight.shape[0], weight.shape[1]
+    w = weight.reshape((groups, c_in // groups, per_group) + kernel)
+    w = mnp.swapaxes(w, 1, 2).reshape((per_group * groups, c_in // groups) + kernel)
+    w = mnp.flip(w, axis=tuple(range(2, 2 + nd)))
+    return conv(x, w, bias, (1,) * nd, tuple(pads), dilation, groups)

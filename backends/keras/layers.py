@@ -189,19 +189,23 @@ def elu(x: Any, alpha: float) -> Any:
 def _conv2d_transpose(x: Any, w: Any, stride: tuple, padding: tuple, output_padding: tuple,
                       dilation: tuple, groups: int) -> Any:
     """NCHW transposed conv, weight (in, out/groups, kh, kw): the input gradient of an
-    NHWC conv (TensorFlow's CPU kernels have no NCHW, grouped or dilated form of it)."""
+    NHWC conv (TensorFlow's CPU kernels have no NCHW, grouped or dilated form of it),
+    computed unpadded, then given its output padding and cropped by ``padding``."""
     x = tf.transpose(x, (0, 2, 3, 1))
     w = _dilate_kernel(tf.transpose(w, (2, 3, 1, 0)), dilation)  # HW(out)(in)
     k = [int(n) for n in w.shape[:2]]
-    h, wd = (tf.shape(x)[1], tf.shape(x)[2]) if None in x.shape[1:3] else x.shape[1:3]
-    sizes = [(n - 1) * s - 2 * p + kk + e for n, s, p, kk, e in
-             zip((h, wd), stride, padding, k, output_padding, strict=True)]
-    pads = [[0, 0], [padding[0]] * 2, [padding[1]] * 2, [0, 0]]
+    dims = tf.shape(x)
+    sizes = [((dims[i] if x.shape[i] is None else x.shape[i]) - 1) * s + kk
+             for i, s, kk in zip((1, 2), stride, k, strict=True)]
     outs = []
     for xg, wg in zip(tf.split(x, groups, axis=3), tf.split(w, groups, axis=3), strict=True):
-        shape = tf.stack([tf.shape(x)[0], sizes[0], sizes[1], int(wg.shape[2])])
-        outs.append(tf.nn.conv2d_transpose(xg, wg, shape, [1, *stride, 1], pads))
+        shape = tf.stack([dims[0], sizes[0], sizes[1], int(wg.shape[2])])
+        outs.append(tf.nn.conv2d_transpose(xg, wg, shape, [1, *stride, 1], "VALID"))
     y = outs[0] if groups == 1 else tf.concat(outs, axis=3)
+    if any(output_padding):
+        y = tf.pad(y, [[0, 0], [0, output_padding[0]], [0, output_padding[1]], [0, 0]])
+    if any(padding):
+        y = y[:, padding[0]:tf.shape(y)[1] - padding[0], padding[1]:tf.shape(y)[2] - padding[1]]
     return tf.transpose(y, (0, 3, 1, 2))
 
 

@@ -53,3 +53,6 @@ __all__ += ["Conv1d", "Conv2d", "LazyConv1d", "LazyConv2d", "MaxPool2d", "AvgPoo
             "LazyBatchNorm2d", "LayerNorm", "Dropout", "SiLU", "LeakyReLU", "LogSoftmax",
             "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"]
 __all__ += ["ReLU6", "Hardsigmoid", "Hardswish", "Softplus", "ELU"]
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d  # noqa: E402
+
+__all__ += ["ConvTranspose1d", "ConvTranspose2d"]
