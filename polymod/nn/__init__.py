@@ -56,3 +56,8 @@ __all__ += ["ReLU6", "Hardsigmoid", "Hardswish", "Softplus", "ELU"]
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d  # noqa: E402
 
 __all__ += ["ConvTranspose1d", "ConvTranspose2d"]
+from .pooling import AdaptiveAvgPool1d, AvgPool1d, MaxPool1d  # noqa: E402
+from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
+
+__all__ += ["MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample", "UpsamplingNearest2d",
+            "UpsamplingBilinear2d"]
