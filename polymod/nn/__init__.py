@@ -61,3 +61,6 @@ from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noq
 
 __all__ += ["MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample", "UpsamplingNearest2d",
             "UpsamplingBilinear2d"]
+from .per_sample_norm import GroupNorm, InstanceNorm1d, InstanceNorm2d  # noqa: E402
+
+__all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d"]

@@ -91,6 +91,11 @@ def instance_norm(x: Any, running_mean: Any = None, running_var: Any = None,
         raise ValueError(f"ops.instance_norm expects (N, C, *spatial) input; received shape "
                          f"{tuple(adapter.shape(x))}.")
     shape = _channel_shape(ndim, adapter.shape(x)[1])
+    spatial = adapter.shape(x)[2:]
+    if use_input_stats and None not in spatial and math.prod(spatial) <= 1:
+        raise ValueError(f"ops.instance_norm expects more than 1 spatial element when it uses "
+                         f"the input's statistics (as PyTorch); received shape "
+                         f"{tuple(adapter.shape(x))}.")
     if use_input_stats:
         out = _normalize(adapter, x, tuple(range(2, ndim)), float(eps))
     else:
