@@ -134,6 +134,7 @@ class Adapter(Protocol):
     def conv_transpose(self, x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, padding: tuple, output_padding: tuple, dilation: tuple, groups: int) -> Tensor: """1-D/2-D transposed convolution, NC* layout, weight (in, out / groups, *kernel); ``padding`` symmetric ints."""
     def max_pool2d(self, x: Tensor, kernel: tuple, stride: tuple, padding: tuple) -> Tensor: """Max pooling of NCHW input; NaN in a window gives NaN."""
     def avg_pool2d(self, x: Tensor, kernel: tuple, stride: tuple, padding: tuple) -> Tensor: """Average pooling of NCHW input, zero padding counted."""
+    def fused_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, scale: float, is_causal: bool) -> Tensor | None: """The framework's fused scaled-dot-product attention (PyTorch's semantics, no dropout), or None where it has none: the core then composes it from the other ops."""
     def dropout(self, x: Tensor, p: float) -> Tensor: """x times a keep/(1-p) mask from polymod's generator (the framework's RNG when traced)."""
     def cross_entropy(self, logits: Tensor, target: Tensor) -> Tensor: """Mean cross-entropy of (N, C) logits against class indices."""
     def cross_entropy_per_sample(self, logits: Tensor, target: Tensor) -> Tensor: """Per-sample cross-entropy, class axis 1."""

@@ -172,3 +172,7 @@ def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple
     w = mnp.swapaxes(w, 1, 2).reshape((per_group * groups, c_in // groups) + kernel)
     w = mnp.flip(w, axis=tuple(range(2, 2 + nd)))
     return conv(x, w, bias, (1,) * nd, tuple(pads), dilation, groups)
+
+
+def fused_attention(q: Any, k: Any, v: Any, mask: Any, scale: float, is_causal: bool) -> None:
+    return None  # no fused kernel: polymod.ops composes attention from the other ops

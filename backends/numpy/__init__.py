@@ -23,6 +23,7 @@ from .layers import (  # noqa: F401
     cross_entropy_per_sample,
     dropout,
     elu,
+    fused_attention,
     gelu_tanh,
     leaky_relu,
     linear,

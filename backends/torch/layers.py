@@ -90,3 +90,9 @@ def conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: Any, stride: tup
                    groups: int) -> torch.Tensor:
     return _CONV_TRANSPOSE[len(stride)](x, weight, bias, stride, padding, output_padding,
                                         groups, dilation)
+
+
+def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Any,
+                    scale: float, is_causal: bool) -> torch.Tensor:
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                          scale=scale)

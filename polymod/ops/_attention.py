@@ -23,6 +23,8 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, attn_mask: Any = None,
     masks the positions above the diagonal (top-left aligned). A row with every
     position masked gives zeros (PyTorch 2.5+), with zero gradients. Dropout on the
     attention weights (``dropout_p > 0``) draws its mask from polymod's generator.
+    Without dropout, a framework's fused kernel runs where it has one (PyTorch's);
+    elsewhere it is composed from ``matmul``, ``softmax`` and ``where``.
 
     Example:
         >>> import polymod as pm
@@ -40,19 +42,23 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, attn_mask: Any = None,
                          f"{tuple(k_shape)}.")
     if scale is None:
         scale = 1.0 / math.sqrt(q_shape[-1])
+    if is_causal and attn_mask is not None:
+        raise ValueError("ops.scaled_dot_product_attention: give attn_mask or is_causal=True, "
+                         "not both (as PyTorch).")
+    if type(attn_mask) is np.ndarray:
+        attn_mask = adapter.from_numpy(attn_mask, adapter.device_of(q))
+    if not dropout_p:
+        fused = adapter.fused_attention(q, k, v, attn_mask, float(scale), bool(is_causal))
+        if fused is not None:
+            return fused
     swap = tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
     scores = adapter.matmul(q, adapter.permute_dims(k, swap)) * float(scale)
     if is_causal:
-        if attn_mask is not None:
-            raise ValueError("ops.scaled_dot_product_attention: give attn_mask or "
-                             "is_causal=True, not both (as PyTorch).")
         keep = np.tril(np.ones((q_shape[-2], k_shape[-2]), bool))
         attn_mask = adapter.from_numpy(keep, adapter.device_of(q))
     if attn_mask is None:
         weights = adapter.softmax(scores, -1)
     else:
-        if type(attn_mask) is np.ndarray:
-            attn_mask = adapter.from_numpy(attn_mask, adapter.device_of(q))
         if adapter.dtype_of(attn_mask).kind == "b":
             bias = adapter.where(attn_mask, 0.0, -math.inf)
             if adapter.dtype_of(bias) != adapter.dtype_of(scores):
