@@ -22,11 +22,12 @@ from .errors import (
     StateError,
     UninitializedParameterError,
     WeightsFileError,
+    WeightsFileOSError,
 )
+from .handles import Buffer, Constant, Handle, Parameter, constant
 from .io import load, load_native, save
 from .module import Module
 from .native import native
-from .parameter import Buffer, Constant, Parameter, constant
 from .random import rand, randn, seed
 from .registry import available_backends, backend_of
 from .selection import get_backend, set_backend, use_backend
@@ -44,12 +45,12 @@ def __getattr__(name: str):  # PEP 562: `pm.testing` loads on first use (import 
 
 
 __all__ = [
-    "Module", "Parameter", "Constant", "Buffer", "constant",
+    "Module", "Handle", "Parameter", "Constant", "Buffer", "constant",
     "nn", "ops", "init", "optim", "testing",
     "available_backends", "set_backend", "get_backend", "use_backend", "backend_of",
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
     "value_and_grad", "no_grad", "native", "save", "load", "load_native",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
     "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
-    "WeightsFileError",
+    "WeightsFileError", "WeightsFileOSError",
 ]

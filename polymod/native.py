@@ -7,6 +7,7 @@ from typing import Any
 
 from .errors import StateError
 from .module import Module
+from .module.binding import adapter_of_module
 
 _twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -33,7 +34,8 @@ def native(net: Module) -> Any:
     if not isinstance(net, Module):
         raise StateError(f"pm.native expects a polymod Module; received "
                          f"{type(net).__qualname__}.")
-    if net._adapter is None:
+    adapter = adapter_of_module(net)
+    if adapter is None:
         raise StateError("pm.native needs a model bound to a backend: call it once on a "
                          "tensor of that framework, or use net.to('torch'|'keras'|'gluon').")
     lazy = [name for name, p in net.named_parameters() if not p.materialized]
@@ -42,6 +44,6 @@ def native(net: Module) -> Any:
                          f"Call the model once (net(X)) or net.initialize(X) first.")
     twin = _twins.get(net)
     if twin is None:
-        twin = net._adapter.native_twin(net)
+        twin = adapter.native_twin(net)
         _twins[net] = twin
     return twin

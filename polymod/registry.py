@@ -82,6 +82,15 @@ REFERENCE: str = next(spec.name for spec in SPECS if spec.reference)
 _adapters: dict[str, ModuleType] = {}
 #: type(tensor) -> adapter; read directly by the hot paths of ``polymod.ops``.
 adapter_by_type: dict[type, ModuleType] = {}
+#: The frameworks' tensor types seen so far (never NumPy's): ``Module.__call__`` takes its
+#: fast path for these.
+framework_types: set[type] = set()
+
+
+def _remember(tensor_type: type, module: ModuleType) -> None:
+    adapter_by_type.setdefault(tensor_type, module)
+    if module.NAME != REFERENCE:
+        framework_types.add(tensor_type)
 
 
 def spec(name: str) -> BackendSpec:
@@ -158,7 +167,7 @@ def adapter(name: str) -> ModuleType:
         module = importlib.import_module(chosen.adapter_module)
         _adapters[chosen.name] = module
         for tensor_type in module.TENSOR_TYPES:
-            adapter_by_type.setdefault(tensor_type, module)
+            _remember(tensor_type, module)
     return _adapters[chosen.name]
 
 
@@ -182,7 +191,7 @@ def _resolve_type(x: Any) -> ModuleType:
             continue
         module = adapter(each.name)
         if isinstance(x, module.TENSOR_TYPES):
-            adapter_by_type[kind] = module
+            _remember(kind, module)
             return module
     raise BackendTypeError(f"Expected a tensor ({tensor_kinds()}); received "
                            f"{kind.__module__}.{kind.__qualname__}.")
