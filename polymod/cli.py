@@ -44,7 +44,7 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 def _parse_backends(text: str | None) -> list[str]:
     if not text:
-        return [b for b in registry.available_backends() if b != "numpy"]
+        return [b for b in registry.available_backends() if b != registry.REFERENCE]
     names = []
     for part in text.split(","):
         if not part.strip():
@@ -56,7 +56,7 @@ def _parse_backends(text: str | None) -> list[str]:
         if not registry.is_installed(name):
             raise UsageError(f"Backend {name!r} is not installed: pip install "
                              f"'polymod[{registry.spec(name).extra}]'.")
-        if name != "numpy":
+        if name != registry.REFERENCE:
             names.append(name)
     return names
 
@@ -165,7 +165,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(_table(records))
         bad = sum(not r.ok for r in records)
         print(f"\n{len(records) - bad} agree, {bad} disagree or fail "
-              f"(reference: numpy; rtol={args.rtol:g}, atol={args.atol:g})")
+              f"(reference: {registry.REFERENCE}; rtol={args.rtol:g}, atol={args.atol:g})")
     return 0 if all(r.ok for r in records) else 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from . import registry
 from .errors import StateError
 from .module import Module
 from .module.binding import adapter_of_module
@@ -36,8 +37,9 @@ def native(net: Module) -> Any:
                          f"{type(net).__qualname__}.")
     adapter = adapter_of_module(net)
     if adapter is None:
-        raise StateError("pm.native needs a model bound to a backend: call it once on a "
-                         "tensor of that framework, or use net.to('torch'|'keras'|'gluon').")
+        choices = "|".join(repr(name) for name in registry.FRAMEWORKS)
+        raise StateError(f"pm.native needs a model bound to a backend: call it once on a "
+                         f"tensor of that framework, or use net.to({choices}).")
     lazy = [name for name, p in net.named_parameters() if not p.materialized]
     if lazy:
         raise StateError(f"pm.native needs every parameter shape; {lazy} are still lazy. "

@@ -76,6 +76,9 @@ _OWNER = {module: spec for spec in SPECS for module in spec.owns}
 NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
 #: The backends with gradients and native twins (every one but the reference).
 FRAMEWORKS: tuple[str, ...] = tuple(spec.name for spec in SPECS if not spec.reference)
+#: The neutral layout of every tensor (a Linear weight is (out, in), data is NC...):
+#: PyTorch's. Recorded in weight files' metadata.
+NEUTRAL_LAYOUT = "torch"
 #: The forward-only reference backend.
 REFERENCE: str = next(spec.name for spec in SPECS if spec.reference)
 

@@ -45,7 +45,7 @@ def save(net: Any, path: str | os.PathLike) -> None:
             f"model once (net(X)) or net.initialize(X) first.")
     entries = [(name, handle.dtype, handle.shape) for name, handle in handles]
     write_file(path, entries, [handle.numpy for _, handle in handles],
-               {"format": "polymod", "format_version": FORMAT_VERSION, "layout": "torch"})
+               {"format": "polymod", "format_version": FORMAT_VERSION, "layout": registry.NEUTRAL_LAYOUT})
 
 
 def read(path: str | os.PathLike) -> dict[str, np.ndarray]:

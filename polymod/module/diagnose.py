@@ -82,7 +82,7 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
         here = "cpu" if binding.device is None else binding.device
         return BackendTypeError(
             f"{name}'s parameters are on device {str(here)!r}; received a {owner.NAME} tensor "
-            f"on device {str(device or 'cpu')!r}. Move the input to {str(here)!r} (torch: "
+            f"on device {str(device or 'cpu')!r}. Move the input to {str(here)!r} (e.g. "
             f"x.to({str(here)!r})); a model stays on the device of its first input.")
     dtype = owner.dtype_of(x)
     if dtype != module._dtype and not module.accepts_integer_input:
