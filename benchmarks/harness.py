@@ -299,6 +299,8 @@ def run_parts(parts: Sequence[ModuleType], description: str, argv: list[str] | N
                        + ",".join(part.NAME for part in parts))
     args = p.parse_args(argv)
     skip = set(filter(None, getattr(args, "skip", "").split(",")))
+    if skip - {part.NAME for part in parts}:
+        p.error(f"--skip takes {','.join(part.NAME for part in parts)}; received {args.skip}")
     ctx = start(args, p)
     result: dict[str, Any] = {"config": ctx.config}
     for part in parts:
