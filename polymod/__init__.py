@@ -21,8 +21,10 @@ from .errors import (
     ShapeError,
     StateError,
     UninitializedParameterError,
+    UnsupportedError,
     WeightsFileError,
 )
+from .interop import from_torch
 from .io import load, load_native, save
 from .module import Module
 from .native import native
@@ -51,5 +53,5 @@ __all__ = [
     "value_and_grad", "no_grad", "native", "save", "load", "load_native",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
     "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
-    "WeightsFileError",
+    "WeightsFileError", "UnsupportedError", "from_torch",
 ]
