@@ -137,6 +137,10 @@ def _compare(args: argparse.Namespace) -> int:
     for flag in ("rtol", "atol"):
         if getattr(args, flag) < 0:
             raise UsageError(f"--{flag} must be >= 0; received {getattr(args, flag)}.")
+    if args.from_torch:
+        from .convert.cli import compare_from_torch
+
+        return compare_from_torch(args, backends)
     if args.target:
         targets = {args.target: _checked(_load_factory(args.target), args.target)}
         shape = _parse_shape(args.input_shape or "2,20")
@@ -200,7 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--no-grads", action="store_true", help="skip the gradient comparison")
     cmp.add_argument("--no-timing", action="store_true", help="skip the per-call timing")
     cmp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    cmp.add_argument("--from-torch", metavar="MODULE:FACTORY",
+                     help="convert this PyTorch model and compare every backend with it")
     cmp.set_defaults(run=_compare)
+    from .convert.cli import add_convert_parser
+
+    add_convert_parser(sub, UsageError)
     info = sub.add_parser("info", help="list backends, versions and what is missing")
     info.set_defaults(run=_info)
     return parser

@@ -166,26 +166,33 @@ def _entry_source(entry: Any, indent: str) -> str:
 
 def module_source(spec: ModelSpec) -> str:
     """A Python file defining ``class <spec.name>(pm.Module)`` that imports only polymod
-    (and NumPy, for constants)."""
-    uses_np = "np." in "".join(_entry_source(c, "") for c in spec.root.children.values())
-    lines = [f'"""{spec.name}, converted by polymod from {spec.origin}.', "",
-             "Load the original's weights with ``net.load_state_dict(torch_state_dict)``.",
-             *spec.notes, '"""', "", ""]
-    if uses_np:
-        lines.append("import numpy as np")
-        lines.append("")
-    lines += ["import polymod as pm", "from polymod import nn, ops",
-              "from polymod.convert import Scope, helpers  # noqa: F401", "", "",
-              f"class {spec.name}(pm.Module):"]
-    if spec.accepts_integer_input:
-        lines += ["    accepts_integer_input = True", ""]
-    lines += ["    def __init__(self):", "        super().__init__()"]
+    (and NumPy, for the values of constants)."""
+    init = []
     for key, child in spec.root.children.items():
         value = _entry_source(child, "        ")
         if key.isidentifier() and not keyword.iskeyword(key):
-            lines.append(f"        self.{key} = {value}")
+            init.append(f"        self.{key} = {value}")
         else:
-            lines.append(f"        setattr(self, {key!r}, {value})")
-    lines.append("")
-    lines.append(forward_methods(spec, "    ").rstrip("\n"))
+            init.append(f"        setattr(self, {key!r}, {value})")
+    forward = forward_methods(spec, "    ").rstrip("\n")
+    body = "\n".join(init) + forward
+    load = ("net.load_state_dict(torch_state_dict, strict=False)`` (its constants, which "
+            "torch keeps out of its state_dict, are written below)"
+            if "pm.Constant(" in body else "net.load_state_dict(torch_state_dict)``")
+    lines = [f'"""{spec.name}, converted by polymod from {spec.origin}.', "",
+             f"Load the original's weights with ``{load}.", *spec.notes, '"""', ""]
+    if "np." in body:
+        lines.append("import numpy as np")
+        lines.append("")
+    lines.append("import polymod as pm")
+    modules = [name for name in ("nn", "ops") if f"{name}." in body]
+    if modules:
+        lines.append(f"from polymod import {', '.join(modules)}")
+    helpers = [name for name in ("Scope", "helpers") if f"{name}(" in body or f"{name}." in body]
+    if helpers:
+        lines.append(f"from polymod.convert import {', '.join(helpers)}")
+    lines += ["", "", f"class {spec.name}(pm.Module):"]
+    if spec.accepts_integer_input:
+        lines += ["    accepts_integer_input = True", ""]
+    lines += ["    def __init__(self):", "        super().__init__()", *init, "", forward]
     return "\n".join(lines) + "\n"

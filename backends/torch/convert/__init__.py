@@ -32,8 +32,8 @@ _WHAT_TO_DO = (
     "A trace records one run of forward as a fixed sequence of operations, so Python "
     "control flow that depends on tensor values (an `if` or `while` on a tensor, a loop "
     "count read from the data) cannot be captured: the path taken depends on the input. "
-    "torch.export would specialise such a branch to the example input, which is wrong for "
-    "other inputs, so polymod does not accept that either. What to do: write that module "
+    "torch.export refuses it too (it cannot guard on a value known only at run time), and "
+    "a trace specialised to the example input would be wrong for other inputs. What to do: write that module "
     "with polymod (a pm.Module whose forward uses polymod.ops; Python control flow on "
     "tensors works there), or make the control flow depend on shapes or Python values "
     "only, then convert again.")

@@ -310,11 +310,12 @@ def expand(cx: Any, x: Any, *sizes: Any, **kwargs: Any) -> Any:
     sizes = _sizes(sizes)
     shape = cx.shape(x)
     offset = len(sizes) - len(shape)
-    resolved = tuple(shape[i - offset] if isinstance(s, int) and s == -1 else s
-                     for i, s in enumerate(sizes))
-    if any(s is None for s in resolved):
-        raise NotConvertible("expand with -1 where the size is not known")
-    return cx.op("broadcast_to", x, resolved)
+    resolved = []
+    for i, s in enumerate(sizes):
+        if isinstance(s, int) and s == -1:  # keep x's size: static, or read when it runs
+            s = shape[i - offset] if shape[i - offset] is not None else cx.size(x, i - offset)
+        resolved.append(s)
+    return cx.op("broadcast_to", x, tuple(resolved))
 
 
 def to(cx: Any, x: Any, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:

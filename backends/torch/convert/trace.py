@@ -116,5 +116,5 @@ def trace(module: torch.nn.Module, inputs: tuple, tracer: Any) -> tuple[str, Any
 
 def _first_line(err: Exception) -> str:
     text = f"{type(err).__name__}: {err}".strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return " ".join(lines[:3])
+    first = next((line.strip() for line in text.splitlines() if line.strip()), text)
+    return first if len(first) <= 300 else first[:297] + "..."

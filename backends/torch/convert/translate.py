@@ -11,6 +11,7 @@ Every operation that does not convert is collected, so the error lists them all.
 from __future__ import annotations
 
 import keyword
+import os
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from polymod.convert.graph import Graph, Node, Ref
 from . import functions, layers
 from .layers import NotConvertible
 
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _RESERVED = {"self", "ops", "helpers", "nn", "pm", "np", "Scope", "float", "slice", "setattr"}
 _FUNCTIONS: dict | None = None
 
@@ -52,12 +54,13 @@ def origin(node: fx.Node) -> str:
     lines = [line.strip() for line in trace.strip().splitlines()]
     where = ""
     for index in range(len(lines) - 1, -1, -1):
-        if lines[index].startswith("File "):
+        if lines[index].startswith("File ") and _TORCH_DIR not in lines[index]:
             where = lines[index].replace("File ", "", 1)
             code = lines[index + 1] if index + 1 < len(lines) else ""
-            where += f": {code}" if code else ""
+            if code and not code.startswith("File "):
+                where += f": {code}"
             break
-    return f"{what} ({where})" if where else what
+    return f"{what} at {where}" if where else what
 
 
 def dtype_name(dtype: Any) -> str:
@@ -310,7 +313,7 @@ def _unflatten(leaves: list, spec: Any) -> Any:
     def build(node: Any) -> Any:
         if node.is_leaf():
             return next(items)
-        children = [build(child) for child in node.children_specs]
+        children = [build(child) for child in node.children()]
         kind = node.type
         if kind in (tuple, list):
             return kind(children)
