@@ -26,8 +26,8 @@ class Scope(Module):
         >>> import polymod as pm
         >>> from polymod.convert import Scope
         >>> s = Scope({"0": pm.nn.Linear(2, 3), "scale": pm.Parameter([1.0])})
-        >>> [name for name, _ in s.named_parameters()]
-        ['0.weight', '0.bias', 'scale']
+        >>> [name for name, _ in s.named_parameters()]  # own weights first, as in torch
+        ['scale', '0.weight', '0.bias']
         >>> type(s[0]).__name__
         'Linear'
     """
