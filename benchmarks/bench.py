@@ -19,7 +19,7 @@ For each framework it times, in one process, one thread, in alternating rounds
   with the same weights.
 
 The ratio is polymod / min(native, ops); for Gluon only the ops count (its fused
-relu turns NaN into 0, which polymod must not do; see DESIGN.md). Budgets:
+relu turns NaN into 0, which polymod must not do; see docs/design.md). Budgets:
 forward at batch 2 <= 1.15, forward+backward at batch 2 <= 1.10, batch 1024 <= 1.05.
 
 Convolution (part ``conv``): the book's LeNet from ``polymod.examples.vision`` against

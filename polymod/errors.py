@@ -60,6 +60,11 @@ class WeightsFileError(PolymodError, ValueError):
     """A weights file that cannot be loaded into the model (all problems listed)."""
 
 
+class WeightsFileOSError(WeightsFileError, OSError):
+    """A weights file the operating system would not let polymod read or write (missing,
+    no permission, disk full): also an ``OSError``, with ``errno`` and ``filename``."""
+
+
 class BackendUnavailableError(PolymodError, ImportError):
     """The framework behind a backend is not installed."""
 
@@ -84,6 +89,8 @@ __all__ = [
     "StateError",
     "UninitializedParameterError",
     "WeightsFileError",
+    "WeightsFileOSError",
     "BackendUnavailableError",
+    "NameClashError",
     "UnsupportedError",
 ]

@@ -73,4 +73,17 @@ def torch_source(module: Any, *example_inputs: Any, tracer: Any = None) -> str:
     return module_source(torch_converter().convert(module, *example_inputs, tracer=tracer))
 
 
-__all__ = ["from_torch", "torch_source"]
+def add_cli(compare_parser: Any, subcommands: Any, **cli: Any) -> None:
+    """The command line's ``--from-torch`` flag of ``compare`` and the ``convert`` command
+    (``cli``: what ``polymod/cli.py`` lends, see ``polymod.convert.cli``)."""
+    from .convert import cli as convert_cli
+
+    compare_parser.add_argument(
+        "--from-torch", dest="original", metavar="MODULE:FACTORY",
+        help="convert this PyTorch model and compare every backend with it (the reference)")
+    convert_cli.add_convert_parser(subcommands, converter=torch_converter,
+                                   original_label="torch (original)",
+                                   help="write a PyTorch model as polymod source", **cli)
+
+
+__all__ = ["from_torch", "torch_source", "add_cli"]

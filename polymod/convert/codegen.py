@@ -137,11 +137,6 @@ def forward_methods(spec: ModelSpec, indent: str = "") -> str:
 
 
 # -- the whole file ------------------------------------------------------------------------
-def _array_source(array: np.ndarray) -> str:
-    values = literal(array.tolist()) if array.ndim else literal(array.item())
-    return f"np.array({values}, dtype={str(array.dtype)!r})"
-
-
 def _entry_source(entry: Any, indent: str) -> str:
     if isinstance(entry, Layer):
         parts = [literal(a) for a in entry.args]
@@ -153,8 +148,8 @@ def _entry_source(entry: Any, indent: str) -> str:
         if entry.kind == "parameter":
             return f"pm.Parameter(shape={shape}, init='zeros', dtype={dtype!r})"
         if entry.kind == "buffer":
-            return f"pm.Buffer(np.zeros({shape}, dtype={dtype!r}), dtype={dtype!r})"
-        return f"pm.Constant({_array_source(entry.value)}, dtype={dtype!r})"
+            return f"pm.Buffer(shape={shape}, init='zeros', dtype={dtype!r})"
+        return f"pm.Constant({literal(entry.value.tolist())}, dtype={dtype!r})"
     inner = indent + "    "
     comment = f"  # {entry.kind}" if entry.kind else ""
     lines = [f"Scope({{{comment}"]
@@ -165,8 +160,7 @@ def _entry_source(entry: Any, indent: str) -> str:
 
 
 def module_source(spec: ModelSpec) -> str:
-    """A Python file defining ``class <spec.name>(pm.Module)`` that imports only polymod
-    (and NumPy, for the values of constants)."""
+    """A Python file defining ``class <spec.name>(pm.Module)`` that imports only polymod."""
     init = []
     for key, child in spec.root.children.items():
         value = _entry_source(child, "        ")
@@ -176,14 +170,11 @@ def module_source(spec: ModelSpec) -> str:
             init.append(f"        setattr(self, {key!r}, {value})")
     forward = forward_methods(spec, "    ").rstrip("\n")
     body = "\n".join(init) + forward
-    load = ("net.load_state_dict(torch_state_dict, strict=False)`` (its constants, which "
-            "torch keeps out of its state_dict, are written below)"
-            if "pm.Constant(" in body else "net.load_state_dict(torch_state_dict)``")
+    load = ("net.load_state_dict(original_state_dict, strict=False)`` (its constants, "
+            "which the original keeps out of its state_dict, are written below)"
+            if "pm.Constant(" in body else "net.load_state_dict(original_state_dict)``")
     lines = [f'"""{spec.name}, converted by polymod from {spec.origin}.', "",
              f"Load the original's weights with ``{load}.", *spec.notes, '"""', ""]
-    if "np." in body:
-        lines.append("import numpy as np")
-        lines.append("")
     lines.append("import polymod as pm")
     modules = [name for name in ("nn", "ops") if f"{name}." in body]
     if modules:

@@ -9,8 +9,8 @@ from typing import Any
 
 from .. import nn as _nn
 from .. import ops
+from ..handles import Buffer, Constant, Parameter
 from ..module import Module
-from ..parameter import Buffer, Constant, Parameter
 from . import codegen, helpers
 from .graph import Layer, ModelSpec, Tensor
 

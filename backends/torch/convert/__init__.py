@@ -26,6 +26,7 @@ from polymod.errors import UnsupportedError
 
 from . import layers, trace
 from .layers import NotConvertible
+from .reference import example_inputs, gradients, is_model, run, to_arrays  # noqa: F401
 from .translate import Translator, array
 
 _WHAT_TO_DO = (
@@ -39,7 +40,7 @@ _WHAT_TO_DO = (
     "only, then convert again.")
 
 
-def convert(module: Any, *example_inputs: Any, tracer: Any = None) -> ModelSpec:
+def convert(module: Any, *inputs: Any, tracer: Any = None) -> ModelSpec:
     """The ``ModelSpec`` of a torch module (see ``pm.from_torch``).
 
     Raises:
@@ -49,7 +50,7 @@ def convert(module: Any, *example_inputs: Any, tracer: Any = None) -> ModelSpec:
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"from_torch expects a torch.nn.Module; received "
                         f"{type(module).__qualname__}.")
-    inputs = tuple(example_inputs)
+    inputs = tuple(inputs)
     graphs, problems = {}, []
     layer_paths: dict[str, Any] = {}
     tensor_reads: dict[str, Any] = {}
