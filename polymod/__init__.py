@@ -24,6 +24,7 @@ from .errors import (
     ShapeError,
     StateError,
     UninitializedParameterError,
+    UnsupportedError,
     WeightsFileError,
     WeightsFileOSError,
 )
@@ -40,15 +41,16 @@ _LAZY = {
     "seed": ".random", "rand": ".random", "randn": ".random",
     "zeros": ".tensor", "ones": ".tensor", "asarray": ".tensor", "to_numpy": ".tensor",
     "value_and_grad": ".autograd", "no_grad": ".autograd", "native": ".native",
-    "save": ".io", "load": ".io", "load_native": ".io",
+    "save": ".io", "load": ".io", "load_native": ".io", "from_torch": ".interop",
 }
 _SUBMODULES = {"nn", "ops", "init", "optim", "io", "testing", "registry", "selection",
-               "examples", "compare"}
+               "examples", "compare", "interop", "convert"}
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from . import init, io, nn, ops, optim, testing
     from .autograd import no_grad, value_and_grad
     from .handles import Buffer, Constant, Handle, Parameter, constant
+    from .interop import from_torch
     from .io import load, load_native, save
     from .module import Module
     from .native import native
@@ -80,5 +82,5 @@ __all__ = [
     "value_and_grad", "no_grad", "native", "save", "load", "load_native",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
     "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
-    "WeightsFileError", "WeightsFileOSError",
+    "WeightsFileError", "WeightsFileOSError", "UnsupportedError", "from_torch",
 ]
