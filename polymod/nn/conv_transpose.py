@@ -13,8 +13,8 @@ from typing import Any
 from .. import init as _init
 from .. import ops
 from ..errors import ShapeError
+from ..handles import Parameter
 from ..module import Module
-from ..parameter import Parameter
 from .conv import _tuple
 
 

@@ -18,8 +18,8 @@ import numpy as np
 from .. import ops
 from ..autograd import no_grad
 from ..errors import ShapeError
+from ..handles import Buffer, Parameter
 from ..module import Module
-from ..parameter import Buffer, Parameter
 
 
 def _check_channels(layer: Module, X: Any, ranks: tuple, channels: int) -> ShapeError | None:

@@ -10,6 +10,7 @@ from .. import registry, selection
 from ..errors import BackendTypeError
 
 _by_type = registry.adapter_by_type
+_REFERENCE = registry.REFERENCE
 
 
 def of(x: Any) -> Any:
@@ -33,12 +34,12 @@ def dispatch(*args: Any) -> tuple[Any, tuple]:
     for x in args:
         if not isinstance(x, (int, float, bool)):
             adapter = of(x)
-            if adapter.NAME != "numpy":
+            if adapter.NAME != _REFERENCE:
                 found = adapter
                 break
             found = found or adapter
     if found is not None:
-        if found.NAME == "numpy":
+        if found.NAME == _REFERENCE:
             return found, args
         return found, tuple(found.from_numpy(x) if type(x) is np.ndarray else x for x in args)
     adapter = selection.chosen_adapter(None)
@@ -60,17 +61,19 @@ def floating(x: Any, op: str) -> Any:
 
 
 def axis_of(axis: Any, dim: Any) -> Any:
-    """``axis``, or its alias ``dim`` when given."""
-    return axis if dim is None else dim
+    """The reduction axis: ``dim`` is an alias; a list becomes a tuple (what every
+    framework takes)."""
+    axis = axis if dim is None else dim
+    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def like(target: Any, x: Any, adapter: Any) -> Any:
     """``target`` on ``x``'s backend (NumPy data or the same framework's tensor)."""
-    if type(target) is not type(x) and adapter.NAME != "numpy":
+    if type(target) is not type(x) and adapter.NAME != _REFERENCE:
         source = registry.adapter_of(target)
         if source is not adapter:
             target = adapter.from_numpy(source.to_numpy(target))
-    elif adapter.NAME == "numpy":
+    elif adapter.NAME == _REFERENCE:
         target = np.asarray(target)
     return target
 

@@ -30,10 +30,6 @@ def min(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None) ->
     return of(x).min(x, axis_of(axis, dim), keepdims)
 
 
-def _axes(axis: Any) -> Any:
-    return tuple(axis) if isinstance(axis, list) else axis
-
-
 def var(x: Any, axis: Any = None, keepdims: bool = False, *, correction: float = 0.0,
         dim: Any = None) -> Any:
     """Variance over ``axis``: ``sum((x - mean)**2) / (n - correction)`` (array API).
@@ -49,7 +45,7 @@ def var(x: Any, axis: Any = None, keepdims: bool = False, *, correction: float =
         >>> float(ops.var(x)), float(ops.var(x, correction=1))
         (1.25, 1.6666666269302368)
     """
-    return floating(x, "var").var(x, _axes(axis_of(axis, dim)), keepdims, float(correction))
+    return floating(x, "var").var(x, axis_of(axis, dim), keepdims, float(correction))
 
 
 def std(x: Any, axis: Any = None, keepdims: bool = False, *, correction: float = 0.0,
@@ -59,7 +55,7 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, *, correction: float =
     Where the variance is 0 the gradient is 0 (as PyTorch's), not NaN.
     """
     adapter = floating(x, "std")
-    variance = adapter.var(x, _axes(axis_of(axis, dim)), keepdims, float(correction))
+    variance = adapter.var(x, axis_of(axis, dim), keepdims, float(correction))
     zero = variance == 0
     # sqrt'(0) is infinite: take the root of 1 there and select 0, so no NaN flows back
     safe = adapter.where(zero, adapter.ones_like(variance), variance)
@@ -105,7 +101,7 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = No
 
     All ``-inf`` gives ``-inf``; a ``+inf`` gives ``+inf``; NaN gives NaN.
     """
-    return floating(x, "logsumexp").logsumexp(x, _axes(axis_of(axis, dim)), keepdims)
+    return floating(x, "logsumexp").logsumexp(x, axis_of(axis, dim), keepdims)
 
 
 def cumsum(x: Any, axis: int | None = None, *, dim: int | None = None) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ShapeError
 from ._dispatch import axis_of, dispatch, normalize_axis, of
 
 
@@ -41,7 +42,13 @@ def stack(xs: Any, axis: int = 0, *, dim: int | None = None) -> Any:
 
 def split(x: Any, sections: int, axis: int = 0, *, dim: int | None = None) -> list:
     """Splits ``x`` into ``sections`` equal parts along ``axis`` (NumPy's ``split``)."""
-    return of(x).split(x, sections, axis_of(axis, dim))
+    adapter = of(x)
+    axis = axis_of(axis, dim)
+    size = adapter.shape(x)[axis]
+    if size is not None and size % sections:
+        raise ShapeError(f"ops.split: an axis of size {size} does not split into {sections} "
+                         f"equal sections.")
+    return adapter.split(x, sections, axis)
 
 
 def expand_dims(x: Any, axis: int = 0) -> Any:
