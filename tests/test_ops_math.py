@@ -191,3 +191,14 @@ def test_arange_and_full_follow_like(backend):
     assert pm.to_numpy(ops.full((1, 2), 0.5)).tolist() == [[0.5, 0.5]]
     with pytest.raises(ValueError, match="step"):
         ops.arange(0, 3, 0)
+
+
+def test_the_portable_page_lists_every_op():
+    """docs/portable.md's tables name every public op, so the list cannot drift."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).parent.parent / "docs" / "portable.md").read_text()
+    tables = page[page.index("## Every op"):]
+    listed = set(re.findall(r"`([a-z_0-9]+)[`(]", tables))
+    assert set(ops.__all__) - listed == set()
