@@ -16,6 +16,11 @@ Rules every adapter follows:
 * **Arguments are checked once, in the core** (``polymod.ops``): an adapter function
   receives normalised arguments (axes as ints or tuples, padding as ``(lo, hi)`` pairs)
   and lets its framework fail on anything else.
+* **Composed once, fused where it pays.** Ops that are the same arithmetic on every
+  backend (``hardswish``, the norms, ``interpolate``, attention) are written once in
+  ``polymod.ops`` from the others; an adapter whose framework has a fused kernel with
+  the same numbers lists it in ``FUSED`` under the op's name, and the core calls it
+  instead (one dict lookup).
 * **Same numbers.** Results agree with the NumPy adapter to float32 rounding, NaN and
   inf included; where a framework's op differs (NaN-skipping reductions, fused
   activations that drop NaN), the adapter fixes it or does not use that op.
@@ -41,6 +46,9 @@ class Adapter(Protocol):
 
     NAME: str  # the canonical backend name, as in its BackendSpec
     TENSOR_TYPES: tuple[type, ...]  # the framework's tensor (and variable) types
+    # polymod.ops name -> the framework's fused kernel for an op the core composes from
+    # the others (same normalised arguments, same numbers, faster); {} where it has none
+    FUSED: dict[str, Callable[..., Tensor]]
 
     # -- tensors and storage ----------------------------------------------------------
     def version(self) -> str: """The framework's version(s), for ``polymod info``."""
@@ -134,7 +142,6 @@ class Adapter(Protocol):
     def conv_transpose(self, x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, padding: tuple, output_padding: tuple, dilation: tuple, groups: int) -> Tensor: """1-D/2-D transposed convolution, NC* layout, weight (in, out / groups, *kernel); ``padding`` symmetric ints."""
     def max_pool2d(self, x: Tensor, kernel: tuple, stride: tuple, padding: tuple) -> Tensor: """Max pooling of NCHW input; NaN in a window gives NaN."""
     def avg_pool2d(self, x: Tensor, kernel: tuple, stride: tuple, padding: tuple) -> Tensor: """Average pooling of NCHW input, zero padding counted."""
-    def fused_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, scale: float, is_causal: bool) -> Tensor | None: """The framework's fused scaled-dot-product attention (PyTorch's semantics, no dropout), or None where it has none: the core then composes it from the other ops."""
     def dropout(self, x: Tensor, p: float) -> Tensor: """x times a keep/(1-p) mask from polymod's generator (the framework's RNG when traced)."""
     def cross_entropy(self, logits: Tensor, target: Tensor) -> Tensor: """Mean cross-entropy of (N, C) logits against class indices."""
     def cross_entropy_per_sample(self, logits: Tensor, target: Tensor) -> Tensor: """Per-sample cross-entropy, class axis 1."""

@@ -10,7 +10,9 @@ array, and returns the same kind of tensor. Dispatch is one dict lookup on
 Arguments are checked and normalised here, once; the adapters receive them ready.
 Ops that are the same arithmetic on every backend (``hardswish``, ``std``, the norms,
 ``interpolate``, ``scaled_dot_product_attention``) are written here once from the
-others. The functions live in private modules by group; this package is the API.
+others; where a framework has a fused kernel with the same numbers, its adapter lists
+it in ``FUSED`` and that runs instead. The functions live in private modules by group;
+this package is the API.
 
 Example:
     >>> import polymod as pm

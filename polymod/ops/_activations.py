@@ -70,7 +70,8 @@ def relu6(x: Any) -> Any:
 def hardsigmoid(x: Any) -> Any:
     """relu6(x + 3) / 6, as ``F.hardsigmoid`` (gradient 1/6 only for -3 < x < 3)."""
     adapter = floating(x, "hardsigmoid")
-    return adapter.relu6(x + 3.0) / 6.0
+    fused = adapter.FUSED.get("hardsigmoid")
+    return fused(x) if fused is not None else adapter.relu6(x + 3.0) / 6.0
 
 
 def hardswish(x: Any) -> Any:
@@ -83,6 +84,9 @@ def hardswish(x: Any) -> Any:
         [-0.0, 0.0, 0.6666666865348816, 4.0]
     """
     adapter = floating(x, "hardswish")
+    fused = adapter.FUSED.get("hardswish")
+    if fused is not None:
+        return fused(x)
     return adapter.multiply(x, adapter.relu6(x + 3.0)) / 6.0
 
 

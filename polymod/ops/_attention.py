@@ -48,9 +48,9 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, attn_mask: Any = None,
     if type(attn_mask) is np.ndarray:
         attn_mask = adapter.from_numpy(attn_mask, adapter.device_of(q))
     if not dropout_p:
-        fused = adapter.fused_attention(q, k, v, attn_mask, float(scale), bool(is_causal))
+        fused = adapter.FUSED.get("scaled_dot_product_attention")
         if fused is not None:
-            return fused
+            return fused(q, k, v, attn_mask, float(scale), bool(is_causal))
     swap = tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
     scores = adapter.matmul(q, adapter.permute_dims(k, swap)) * float(scale)
     if is_causal:

@@ -108,6 +108,9 @@ def _pool1d(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> Any
     # (N, C, L) as (N, C, 1, L): the 2-D kernels of every backend, same numbers
     adapter = of(x)
     kernel, stride, padding = _pool_args(kernel_size, stride, padding, 1)
+    fused = adapter.FUSED.get(op.replace("2d", "1d"))
+    if fused is not None:
+        return fused(x, kernel, stride, padding)
     out = getattr(adapter, op)(adapter.expand_dims(x, 2), (1,) + kernel, (1,) + stride,
                                (0,) + padding)
     return adapter.squeeze(out, 2)
@@ -147,6 +150,9 @@ def adaptive_avg_pool2d(x: Any, output_size: Any) -> Any:
     h, w = (int(n) for n in adapter.shape(x)[2:4])
     oh = h if output_size[0] is None else int(output_size[0])
     ow = w if output_size[1] is None else int(output_size[1])
+    fused = adapter.FUSED.get("adaptive_avg_pool2d")
+    if fused is not None:
+        return fused(x, (oh, ow))
     if (oh, ow) == (1, 1):
         return adapter.mean(x, (2, 3), True)
     if h % oh == 0 and w % ow == 0:
@@ -166,5 +172,8 @@ def adaptive_avg_pool2d(x: Any, output_size: Any) -> Any:
 def adaptive_avg_pool1d(x: Any, output_size: int) -> Any:
     """Mean over the windows that split L of (N, C, L) input into ``output_size``."""
     adapter = of(x)
+    fused = adapter.FUSED.get("adaptive_avg_pool1d")
+    if fused is not None:
+        return fused(x, int(output_size))
     out = adaptive_avg_pool2d(adapter.expand_dims(x, 2), (1, output_size))
     return adapter.squeeze(out, 2)

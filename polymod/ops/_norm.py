@@ -2,7 +2,8 @@
 
 All three are the same arithmetic on every backend, written once here: the mean and
 the biased variance over the normalised axes, ``(x - mean) / sqrt(var + eps)``, then
-the optional elementwise ``weight`` and ``bias``.
+the optional elementwise ``weight`` and ``bias``. An adapter's fused kernel
+(``FUSED``, e.g. ``F.layer_norm`` on PyTorch) runs instead where it has one.
 """
 
 from __future__ import annotations
@@ -41,8 +42,12 @@ def layer_norm(x: Any, normalized_shape: Any, weight: Any = None, bias: Any = No
         [-1.2247, 0.0, 1.2247]
     """
     adapter = floating(x, "layer_norm")
-    k = 1 if isinstance(normalized_shape, int) else len(tuple(normalized_shape))
-    out = _normalize(adapter, x, tuple(range(-k, 0)), float(eps))
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, int) else tuple(
+        int(n) for n in normalized_shape)
+    fused = adapter.FUSED.get("layer_norm")
+    if fused is not None:
+        return fused(x, shape, weight, bias, float(eps))
+    out = _normalize(adapter, x, tuple(range(-len(shape), 0)), float(eps))
     return _affine(adapter, out, weight, bias, None)
 
 
@@ -66,6 +71,9 @@ def group_norm(x: Any, num_groups: int, weight: Any = None, bias: Any = None,
     if len(shape) < 2 or shape[1] is None or shape[1] % num_groups:
         raise ValueError(f"ops.group_norm expects (N, C, ...) input with C divisible by "
                          f"num_groups={num_groups}; received shape {shape}.")
+    fused = adapter.FUSED.get("group_norm")
+    if fused is not None:
+        return fused(x, num_groups, weight, bias, float(eps))
     rest = -1 if None in shape[1:] else shape[1] // num_groups * math.prod(shape[2:])
     batch = -1 if shape[0] is None else shape[0]
     grouped = adapter.reshape(x, (batch, num_groups, rest))
@@ -96,12 +104,16 @@ def instance_norm(x: Any, running_mean: Any = None, running_var: Any = None,
         raise ValueError(f"ops.instance_norm expects more than 1 spatial element when it uses "
                          f"the input's statistics (as PyTorch); received shape "
                          f"{tuple(adapter.shape(x))}.")
+    if not use_input_stats and (running_mean is None or running_var is None):
+        raise ValueError("ops.instance_norm with use_input_stats=False needs "
+                         "running_mean and running_var.")
+    fused = adapter.FUSED.get("instance_norm")
+    if fused is not None:
+        return fused(x, running_mean, running_var, weight, bias, bool(use_input_stats),
+                     float(eps))
     if use_input_stats:
         out = _normalize(adapter, x, tuple(range(2, ndim)), float(eps))
     else:
-        if running_mean is None or running_var is None:
-            raise ValueError("ops.instance_norm with use_input_stats=False needs "
-                             "running_mean and running_var.")
         out = (x - adapter.reshape(running_mean, shape)) / adapter.sqrt(
             adapter.reshape(running_var, shape) + float(eps))
     return _affine(adapter, out, weight, bias, shape)

@@ -55,7 +55,11 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, *, correction: float =
     Where the variance is 0 the gradient is 0 (as PyTorch's), not NaN.
     """
     adapter = floating(x, "std")
-    variance = adapter.var(x, axis_of(axis, dim), keepdims, float(correction))
+    axis, correction = axis_of(axis, dim), float(correction)
+    fused = adapter.FUSED.get("std")
+    if fused is not None:
+        return fused(x, axis, keepdims, correction)
+    variance = adapter.var(x, axis, keepdims, correction)
     zero = variance == 0
     # sqrt'(0) is infinite: take the root of 1 there and select 0, so no NaN flows back
     safe = adapter.where(zero, adapter.ones_like(variance), variance)

@@ -94,6 +94,10 @@ def interpolate(x: Any, size: Any = None, scale_factor: Any = None, mode: str = 
     if align_corners is not None and not linear:
         raise ValueError("ops.interpolate: align_corners only applies to the linear modes.")
     out_sizes, factors = _sizes(shape[2:], size, scale_factor)
+    fused = adapter.FUSED.get("interpolate")
+    if fused is not None:
+        return fused(x, None if size is None else out_sizes,
+                     None if size is not None else factors, mode, align_corners)
     device = adapter.device_of(x)
     dtype = adapter.dtype_of(x)
     axes = zip(range(2, 2 + nd), shape[2:], out_sizes, factors, strict=True)
