@@ -1,0 +1,121 @@
+"""mkdocs hook: inline code that names a public object links to its reference entry.
+
+A guide writes ```nn.Linear```, ```pm.seed(0)``` or ```ShapeError``` in backticks and
+the site links it to the entry in the reference (through mkdocs-autorefs), on every
+page, with nothing to maintain: a new page gets its links too. Code inside code
+blocks, headings and links is left alone.
+
+Which names link, and the reference entry (anchor) each one needs, come from
+:func:`public_api`. ``tests/test_docs.py`` checks that the built site has an entry for
+every one of them, so a new public name without a reference entry fails the tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import types
+from functools import cache
+from html import unescape
+from typing import Any
+
+# Modules whose public names are the API; a submodule gets its own entry too.
+PUBLIC_MODULES = ("polymod", "polymod.nn", "polymod.ops", "polymod.init", "polymod.optim",
+                  "polymod.testing")
+# Short spellings a reader meets in the docs: `nn.Linear`, `ops.relu`, `pm.seed`.
+SHORT_PREFIXES = {"polymod.nn.": "nn.", "polymod.ops.": "ops.", "polymod.": "pm."}
+# Classes also written bare (`ShapeError`). Layers are not: `Dense` or `Sequential`
+# next to "Keras" or "Gluon" names the framework's own class.
+BARE_CLASSES = ("Module", "Parameter", "Constant", "Buffer")
+
+
+def public_names(module_name: str) -> list[str]:
+    """The public names of a module: its ``__all__``, else what it defines itself."""
+    module = importlib.import_module(module_name)
+    if hasattr(module, "__all__"):
+        return list(module.__all__)
+    return [name for name, value in vars(module).items()
+            if not name.startswith("_") and not isinstance(value, types.ModuleType)
+            and (getattr(value, "__module__", "") or "").startswith(module_name)]
+
+
+@cache
+def public_api() -> dict[str, str]:
+    """Every identifier that must have a reference entry, with how it is found.
+
+    Keys are identifiers (the anchors of the reference: ``polymod.nn.Linear``),
+    values say where the name comes from, for error messages.
+    """
+    api: dict[str, str] = {}
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        if module_name != "polymod":
+            api[module_name] = "a public module"
+        for name in public_names(module_name):
+            value = getattr(module, name)
+            if isinstance(value, types.ModuleType):
+                continue  # its own entry comes from PUBLIC_MODULES
+            where = "__all__" if hasattr(module, "__all__") else "its public names"
+            api[f"{module_name}.{name}"] = f"{module_name} ({where})"
+    return api
+
+
+@cache
+def spellings() -> dict[str, str]:
+    """How each public identifier may be written in inline code -> the identifier."""
+    import polymod
+
+    found: dict[str, str] = {}
+    for identifier in public_api():
+        found[identifier] = identifier
+        for long, short in SHORT_PREFIXES.items():
+            if identifier.startswith(long):
+                found.setdefault(short + identifier[len(long):], identifier)
+                break
+    for name in polymod.__all__:
+        value = getattr(polymod, name)
+        if inspect.isclass(value) and (name in BARE_CLASSES
+                                       or issubclass(value, polymod.PolymodError)):
+            found.setdefault(name, f"polymod.{name}")
+    for name, member in vars(polymod.Module).items():
+        if not name.startswith("_") and callable(member):
+            found.setdefault(f"Module.{name}", f"polymod.Module.{name}")
+    return found
+
+
+_TAG = re.compile(r"<(/?)(pre|a|h[1-6]|autoref|code)\b([^>]*)>", re.IGNORECASE)
+_CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)(?:\(.*\))?$", re.DOTALL)
+
+
+def _target(code_html: str) -> str | None:
+    match = _CALL.match(unescape(code_html).strip())
+    return spellings().get(match["name"]) if match else None
+
+
+def link_code(page_html: str) -> str:
+    """Wrap each linkable ``<code>`` outside pre, a, headings and autorefs in an autoref."""
+    out, pos, blocked = [], 0, 0
+    for tag in _TAG.finditer(page_html):
+        closing, name, attrs = tag[1] == "/", tag[2].lower(), tag[3]
+        if name != "code":
+            blocked += -1 if closing else 1
+            continue
+        if closing or blocked or attrs.strip():
+            continue
+        end = page_html.find("</code>", tag.end())
+        if end < 0:
+            break
+        identifier = _target(page_html[tag.end():end])
+        if identifier is None:
+            continue
+        out.append(page_html[pos:tag.start()])
+        out.append(f'<autoref identifier="{identifier}">{page_html[tag.start():end + 7]}'
+                   "</autoref>")
+        pos = end + 7
+    out.append(page_html[pos:])
+    return "".join(out)
+
+
+def on_page_content(html: str, page: Any, **kwargs: Any) -> str:
+    return link_code(html)
