@@ -69,6 +69,7 @@ class Block:
     line: int  # 1-based line of the opening fence
     tab: str | None  # label of the enclosing content tab, if any
     output: str | None = None  # expected stdout (from a following ```output block)
+    info: str = ""  # the whole info string of the fence, e.g. "{.output .wide}"
 
 
 def _indent(line: str) -> int:
@@ -104,7 +105,7 @@ def extract_blocks(text: str, languages: tuple[str, ...] | None = ("python",)) -
                             else lines[j].lstrip())
                 j += 1
             blocks.append(Block(lang, textwrap.dedent("\n".join(body)) + "\n", i + 1,
-                                tabs[-1][1] if tabs else None))
+                                tabs[-1][1] if tabs else None, info=fence["info"].strip()))
             i = j + 1
             continue
         i += 1
@@ -175,7 +176,7 @@ def test_extract_blocks_follows_tabs_and_outputs() -> None:
             print("hi")
             ```
 
-            ```output
+            ```{.output .wide}
             hi
             ```
 
@@ -191,6 +192,7 @@ def test_extract_blocks_follows_tabs_and_outputs() -> None:
     assert [(b.code.strip(), b.tab) for b in blocks] == [
         ("a = 1", None), ("b = 2", "PyTorch"), ('print("hi")', "Keras"), ("c = 3", None)]
     assert blocks[2].output == "hi\n"
+    assert [b.info for b in extract_blocks(page, languages=("output",))] == ["{.output .wide}"]
 
 
 def _site_pages() -> list[Path]:
@@ -202,11 +204,12 @@ def test_code_lines_fit_the_page(page: Path) -> None:
     too_long = [
         f"{_page_id(page)}:{block.line + n}: {len(line)} characters: {line.strip()[:60]}..."
         for block in extract_blocks(page.read_text(encoding="utf-8"), languages=None)
-        if block.lang != "output" and not _only_includes(block.code)
+        if (block.lang != "output" or ".wide" in block.info) and not _only_includes(block.code)
         for n, line in enumerate(block.code.splitlines(), start=1) if len(line) > CODE_WIDTH]
     assert not too_long, (
         f"Code lines longer than {CODE_WIDTH} characters scroll out of sight at 1280 px; "
-        "break them (an ```output block may be longer: it wraps):\n" + "\n".join(too_long))
+        "break them (an ```output block may be longer: it wraps; a ```{.output .wide} "
+        "table does not):\n" + "\n".join(too_long))
 
 
 _LIST_ITEM = re.compile(r"^(?P<indent> *)(?:[-*+]|\d+\.) \S")

@@ -8,9 +8,10 @@ The site is built (``mkdocs build --strict``) and served locally under the path 
 * no element is cut off: an element that clips its content (``overflow-x`` other than
   ``visible``) shows all of it (``scrollWidth <= clientWidth``), and no element sticks
   out of the content area, unless it sits inside a container that scrolls by design;
-* scrolling by design means, at 390 px only, a block of source code (``pre > code``,
-  not an ``output`` block, not a signature: those wrap) and a wide table inside
-  Material's scroll wrapper. At 1280 px nothing scrolls;
+* scrolling by design means, at 390 px only, a block of source code (``pre > code``;
+  not an ``output`` block nor a signature: those wrap), a table printed by a program
+  (```` ```{.output .wide} ````) and a wide table inside Material's scroll wrapper.
+  At 1280 px nothing scrolls;
 * no code span in a table cell is broken in the middle of a word;
 * the page itself never scrolls sideways;
 * every request succeeds and goes to the local server (fonts included), and the
@@ -167,14 +168,15 @@ const where = el => {
 };
 const scrollsByDesign = el => narrow && (
   el.matches('.md-typeset__scrollwrap')
-  || (el.matches('pre > code') && !el.closest('.output, .doc-signature')));
+  || (el.matches('pre > code') && !el.closest('.language-output:not(.wide), .doc-signature')));
 const scrolling = el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
 const insideScroller = el => {
   for (let up = el.parentElement; up && up !== content; up = up.parentElement)
     if (scrolling(up)) return true;
   return false;
 };
-for (const el of content.querySelectorAll('*')) {
+// Inside a code block only the block itself counts: its token spans scroll or wrap with it.
+for (const el of content.querySelectorAll('*:not(pre *), pre > code')) {
   if (el.getClientRects().length === 0) continue;
   const clips = getComputedStyle(el).overflowX !== 'visible';
   if (clips && el.scrollWidth > el.clientWidth + 1 && !scrollsByDesign(el))
