@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from . import registry, selection
-from .errors import BackendTypeError
+from .errors import BackendTypeError, ShapeError
 
 _by_type = registry.adapter_by_type
+_REFERENCE = registry.REFERENCE
 
 
 def _of(x: Any) -> Any:
@@ -46,12 +47,12 @@ def _dispatch(*args: Any) -> tuple[Any, tuple]:
     for x in args:
         if not isinstance(x, (int, float, bool)):
             adapter = _of(x)
-            if adapter.NAME != "numpy":
+            if adapter.NAME != _REFERENCE:
                 found = adapter
                 break
             found = found or adapter
     if found is not None:
-        if found.NAME == "numpy":
+        if found.NAME == _REFERENCE:
             return found, args
         return found, tuple(found.from_numpy(x) if type(x) is np.ndarray else x for x in args)
     adapter = selection.chosen_adapter(None)
@@ -170,7 +171,10 @@ def sqrt(x: Any) -> Any:
 
 
 def _axis(axis: Any, dim: Any) -> Any:
-    return axis if dim is None else dim
+    """The reduction axis: ``dim`` is an alias; a list becomes a tuple (what every
+    framework takes)."""
+    axis = axis if dim is None else dim
+    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Any:
@@ -249,11 +253,11 @@ cast = astype
 
 def _like(target: Any, x: Any, adapter: Any) -> Any:
     """``target`` on ``x``'s backend (NumPy data or the same framework's tensor)."""
-    if type(target) is not type(x) and adapter.NAME != "numpy":
+    if type(target) is not type(x) and adapter.NAME != _REFERENCE:
         source = registry.adapter_of(target)
         if source is not adapter:
             target = adapter.from_numpy(source.to_numpy(target))
-    elif adapter.NAME == "numpy":
+    elif adapter.NAME == _REFERENCE:
         target = np.asarray(target)
     return target
 
@@ -334,7 +338,13 @@ def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Any:
 
 def split(x: Any, sections: int, axis: int = 0, *, dim: int | None = None) -> list:
     """Splits ``x`` into ``sections`` equal parts along ``axis`` (NumPy's ``split``)."""
-    return _of(x).split(x, sections, _axis(axis, dim))
+    adapter = _of(x)
+    axis = _axis(axis, dim)
+    size = adapter.shape(x)[axis]
+    if size is not None and size % sections:
+        raise ShapeError(f"ops.split: an axis of size {size} does not split into {sections} "
+                         f"equal sections.")
+    return adapter.split(x, sections, axis)
 
 
 def masked_fill(x: Any, mask: Any, value: float) -> Any:

@@ -267,8 +267,8 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     anchors = set()
     for html in site.rglob("*.html"):
         anchors.update(re.findall(r'\bid="([^"]+)"', html.read_text(encoding="utf-8")))
-    missing = [f"{identifier} (from {where})" for identifier, where in _public_api().items()
-               if identifier not in anchors]
+    missing = [name if entry == name else f"{name} (documented as {entry})"
+               for name, entry in _public_api().items() if entry not in anchors]
     assert not missing, ("These public names have no entry in the reference; add each to "
                          "its page under docs/reference/ (see docs/contributing.md):\n"
                          + "\n".join(missing))

@@ -59,32 +59,29 @@ def _reduce_empty(fn: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     # reducing nothing is known without them (0 for a sum, NaN for a mean, as in torch).
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        out = fn(np.zeros(x.shape, x.dtype), axis=_axes(axis), keepdims=keepdims)
+        out = fn(np.zeros(x.shape, x.dtype), axis=axis, keepdims=keepdims)
     return mnp.array(np.asarray(out, x.dtype), dtype=x.dtype, ctx=x.ctx)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if not x.size:
         return _reduce_empty(np.sum, x, axis, keepdims)
-    return mnp.sum(x, axis=_axes(axis), keepdims=keepdims)
+    return mnp.sum(x, axis=axis, keepdims=keepdims)
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if not x.size:
         return _reduce_empty(np.mean, x, axis, keepdims)
-    return mnp.mean(x, axis=_axes(axis), keepdims=keepdims)
+    return mnp.mean(x, axis=axis, keepdims=keepdims)
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return mnp.max(x, axis=_axes(axis), keepdims=keepdims)
+    return mnp.max(x, axis=axis, keepdims=keepdims)
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return mnp.min(x, axis=_axes(axis), keepdims=keepdims)
+    return mnp.min(x, axis=axis, keepdims=keepdims)
 
-
-def _axes(axis: Any) -> Any:
-    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def reshape(x: Any, shape: tuple) -> Any:
@@ -125,10 +122,6 @@ def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
 
 
 def split(x: Any, sections: int, axis: int = 0) -> list:
-    size = x.shape[axis]
-    if size % sections:
-        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
-                         f"equal sections.")
     return list(mnp.split(x, sections, axis=axis))
 
 

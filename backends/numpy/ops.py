@@ -117,10 +117,6 @@ def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
 
 
 def split(x: Any, sections: int, axis: int = 0) -> list:
-    size = x.shape[axis]
-    if size % sections:
-        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
-                         f"equal sections.")
     return np.split(x, sections, axis=axis)
 
 

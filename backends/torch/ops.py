@@ -59,26 +59,23 @@ def log_softmax(x: torch.Tensor, axis: int = -1) -> torch.Tensor:
     return torch.log_softmax(x, axis)
 
 
-def _axes(axis: Any) -> Any:
-    return tuple(axis) if isinstance(axis, list) else axis
-
 
 def sum(x: torch.Tensor, axis: Any = None, keepdims: bool = False) -> torch.Tensor:
     return torch.sum(x) if axis is None and not keepdims else torch.sum(
-        x, dim=_axes(axis), keepdim=keepdims)
+        x, dim=axis, keepdim=keepdims)
 
 
 def mean(x: torch.Tensor, axis: Any = None, keepdims: bool = False) -> torch.Tensor:
     return torch.mean(x) if axis is None and not keepdims else torch.mean(
-        x, dim=_axes(axis), keepdim=keepdims)
+        x, dim=axis, keepdim=keepdims)
 
 
 def max(x: torch.Tensor, axis: Any = None, keepdims: bool = False) -> torch.Tensor:
-    return torch.amax(x, dim=() if axis is None else _axes(axis), keepdim=keepdims)
+    return torch.amax(x, dim=() if axis is None else axis, keepdim=keepdims)
 
 
 def min(x: torch.Tensor, axis: Any = None, keepdims: bool = False) -> torch.Tensor:
-    return torch.amin(x, dim=() if axis is None else _axes(axis), keepdim=keepdims)
+    return torch.amin(x, dim=() if axis is None else axis, keepdim=keepdims)
 
 
 def reshape(x: torch.Tensor, shape: tuple) -> torch.Tensor:
@@ -120,11 +117,7 @@ def embedding(indices: torch.Tensor, weight: torch.Tensor, padding_idx: Any = No
 
 
 def split(x: torch.Tensor, sections: int, axis: int = 0) -> list:
-    size = x.shape[axis]
-    if size % sections:
-        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
-                         f"equal sections.")
-    return list(torch.split(x, size // sections, dim=axis))
+    return list(torch.split(x, x.shape[axis] // sections, dim=axis))
 
 
 def masked_fill(x: torch.Tensor, mask: torch.Tensor, value: float) -> torch.Tensor:

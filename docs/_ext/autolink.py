@@ -22,7 +22,7 @@ from typing import Any
 
 # Modules whose public names are the API; a submodule gets its own entry too.
 PUBLIC_MODULES = ("polymod", "polymod.nn", "polymod.ops", "polymod.init", "polymod.optim",
-                  "polymod.testing")
+                  "polymod.io", "polymod.testing")
 # Short spellings a reader meets in the docs: `nn.Linear`, `ops.relu`, `pm.seed`.
 SHORT_PREFIXES = {"polymod.nn.": "nn.", "polymod.ops.": "ops.", "polymod.": "pm."}
 # Classes also written bare (`ShapeError`). Layers are not: `Dense` or `Sequential`
@@ -42,42 +42,47 @@ def public_names(module_name: str) -> list[str]:
 
 @cache
 def public_api() -> dict[str, str]:
-    """Every identifier that must have a reference entry, with how it is found.
+    """Every public identifier -> the identifier of the reference entry that documents it.
 
-    Keys are identifiers (the anchors of the reference: ``polymod.nn.Linear``),
-    values say where the name comes from, for error messages.
+    A name is documented once: where the same function or class is public under two
+    names (``pm.save`` and ``pm.io.save``, ``ops.permute_dims`` and its alias
+    ``ops.transpose``), the first in ``PUBLIC_MODULES`` order has the entry and the
+    others point to it.
     """
     api: dict[str, str] = {}
+    first: dict[int, str] = {}  # id of a function or class -> its entry
     for module_name in PUBLIC_MODULES:
         module = importlib.import_module(module_name)
         if module_name != "polymod":
-            api[module_name] = "a public module"
+            api[module_name] = module_name
         for name in public_names(module_name):
             value = getattr(module, name)
             if isinstance(value, types.ModuleType):
                 continue  # its own entry comes from PUBLIC_MODULES
-            where = "__all__" if hasattr(module, "__all__") else "its public names"
-            api[f"{module_name}.{name}"] = f"{module_name} ({where})"
+            identifier = f"{module_name}.{name}"
+            if callable(value):
+                identifier = first.setdefault(id(value), identifier)
+            api[f"{module_name}.{name}"] = identifier
     return api
 
 
 @cache
 def spellings() -> dict[str, str]:
-    """How each public identifier may be written in inline code -> the identifier."""
+    """How each public name may be written in inline code -> its entry."""
     import polymod
 
     found: dict[str, str] = {}
-    for identifier in public_api():
-        found[identifier] = identifier
+    for name, entry in public_api().items():
+        found[name] = entry
         for long, short in SHORT_PREFIXES.items():
-            if identifier.startswith(long):
-                found.setdefault(short + identifier[len(long):], identifier)
+            if name.startswith(long):
+                found.setdefault(short + name[len(long):], entry)
                 break
     for name in polymod.__all__:
         value = getattr(polymod, name)
         if inspect.isclass(value) and (name in BARE_CLASSES
                                        or issubclass(value, polymod.PolymodError)):
-            found.setdefault(name, f"polymod.{name}")
+            found.setdefault(name, public_api()[f"polymod.{name}"])
     for name, member in vars(polymod.Module).items():
         if not name.startswith("_") and callable(member):
             found.setdefault(f"Module.{name}", f"polymod.Module.{name}")

@@ -12,11 +12,11 @@ class _Activation(Module):
 
     op_name = ""
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_fn"] = getattr(adapter, self.op_name)
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"fn": getattr(adapter, self.op_name)}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_fn(X)
+        return self._bound.fn(X)
 
 
 class ReLU(_Activation):
@@ -64,11 +64,11 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_fn"] = adapter.softmax
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"fn": adapter.softmax}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_fn(X, self.dim)
+        return self._bound.fn(X, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -107,11 +107,11 @@ class LeakyReLU(Module):
         super().__init__()
         self.negative_slope = float(negative_slope)
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_fn"] = adapter.leaky_relu
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"fn": adapter.leaky_relu}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_fn(X, self.negative_slope)
+        return self._bound.fn(X, self.negative_slope)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -120,8 +120,8 @@ class LeakyReLU(Module):
 class LogSoftmax(Softmax):
     """Log-softmax along ``dim``."""
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_fn"] = adapter.log_softmax
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"fn": adapter.log_softmax}
 
 
 ACTIVATIONS.update({"silu": SiLU, "leaky_relu": LeakyReLU})

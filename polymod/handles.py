@@ -1,10 +1,20 @@
-"""Parameter handles: one neutral object per trainable tensor, constant or buffer.
+"""Handles: one neutral object per tensor a module owns, the same on every backend.
 
-A handle holds NumPy data until its module binds to a backend; from then on it
-holds the framework's own objects: ``native`` (``torch.nn.Parameter``,
-``keras.Variable``, ``gluon.Parameter``) and ``value`` (the tensor read inside
-``forward``). Modules store ``value`` in their ``__dict__`` so that reading
-``self.weight`` costs one dict lookup.
+Three kinds, siblings under ``Handle``: a ``Parameter`` is trained, a ``Buffer`` is
+state that changes but is not trained (BatchNorm's running statistics), a ``Constant``
+never changes. A handle holds NumPy data until its module binds to a backend; from
+then on it holds the framework's own objects: ``native`` (``torch.nn.Parameter``,
+``keras.Variable``, ``gluon.Parameter``) and ``value`` (the tensor ``forward`` reads).
+Modules keep ``value`` in their ``__dict__`` under the attribute's name, so reading
+``self.weight`` costs one dict lookup; the handle re-points those attributes
+(``publish``) whenever its value object changes.
+
+The life of a parameter: created with data, a shape and an initializer, or lazily
+(no shape: ``materialize`` later, from the first input); drawn in NumPy from
+polymod's seeded generator; handed to the adapter when its module binds
+(``create_parameter``, which may keep the array as storage); written in place by
+``assign`` (an immutable framework's adapter returns a new array instead, and the
+handle re-points itself); read back with ``numpy()`` for ``state_dict`` and files.
 """
 
 from __future__ import annotations
@@ -14,20 +24,28 @@ from typing import Any
 
 import numpy as np
 
-from . import init as _init
+from . import initializers as _init
 from . import registry
 from .errors import BackendTypeError, ShapeError, UninitializedParameterError
 
-# id(native value or unbound array) -> weak handle, so that pm.init.*_ given the attribute
-# (``layer.weight``) finds its handle.
+# id(current value) -> weak handle, so that pm.init.*_ given an attribute (``layer.weight``)
+# finds its handle.
 _by_value: dict[int, weakref.ref] = {}
 
 
-def handle_of(x: Any) -> Parameter | None:
+def handle_of(x: Any) -> Handle | None:
     """The handle whose current value (what the attribute reads) is ``x``, if any."""
     ref = _by_value.get(id(x))
     handle = ref() if ref is not None else None
     return handle if handle is not None and handle.current() is x else None
+
+
+def _owner(data: Any) -> Any:
+    """The adapter of a tensor (symbolic ones inside a traced graph too), or None."""
+    try:
+        return registry.adapter_of(data)
+    except BackendTypeError:
+        return None
 
 
 def _forget(key: int, ref: weakref.ref) -> None:
@@ -35,48 +53,33 @@ def _forget(key: int, ref: weakref.ref) -> None:
         del _by_value[key]
 
 
-class Parameter:
-    """A trainable tensor of a module, the same on every backend.
+class Handle:
+    """Base class of ``Parameter``, ``Buffer`` and ``Constant`` (use those)."""
 
-    Args:
-        data: initial values (NumPy array, list, or any backend's tensor).
-        shape: shape to initialise with ``init`` instead of ``data``. Leave both
-            out for a lazy parameter whose shape is set later by ``materialize``.
-        init: initializer or name, used with ``shape``.
-        dtype: storage dtype (float32 by default).
-        trainable: whether gradients and optimizers update it.
-
-    Example:
-        >>> import polymod as pm
-        >>> p = pm.Parameter(shape=(2, 3), init="ones")
-        >>> p.shape, p.numpy().sum()
-        ((2, 3), 6.0)
-    """
-
-    kind = "parameter"
+    kind = "handle"
 
     def __init__(self, data: Any = None, *, shape: Any = None, init: Any = None,
-                 dtype: Any = "float32", trainable: bool = True):
-        self.name: str | None = None
+                 dtype: Any = "float32"):
+        self.name: str | None = None  # the attribute name; ``path`` once bound
+        self.path: str | None = None  # dotted name in the model that bound it
         self.dtype = np.dtype(dtype)
-        self._trainable = bool(trainable)
         self.init = _init.get(init)
         self.native: Any = None
         self.value: Any = None
         self.adapter: Any = None
+        self._trainable = False
         self._data: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None
-        self._owners: list[tuple[Any, str]] = []
+        self._owners: list[tuple[Any, str]] = []  # (module, attribute) pairs reading `value`
         self._device: Any = None
         self._owned = False  # whether _data is referenced only by this handle (see bind)
-        self.path: str | None = None  # dotted name in the model that bound it
         # True while the values are the ones drawn by the default scheme, so that
         # Module.initialize(init=...) may replace them (Gluon's deferred-init habit).
         self.default_init = False
         self.made_with: Any = None  # the initializer that drew the values, if any
         if data is not None:
             if shape is not None:
-                raise ValueError("Give a Parameter either data or shape, not both.")
+                raise ValueError(f"Give a {type(self).__name__} either data or shape, not both.")
             self._set_data(self._as_array(data))
         elif shape is not None:
             self.materialize(shape)
@@ -105,33 +108,20 @@ class Parameter:
 
     @property
     def trainable(self) -> bool:
-        """Whether gradients and optimizers update this parameter (settable to freeze it).
-
-        Once bound, the framework's own flag is the truth, so freezing with its API
-        (``requires_grad_(False)``, ``variable.trainable = False``, ``grad_req =
-        'null'``) is honoured too.
-        """
-        if self.adapter is not None and self.kind == "parameter":
-            return self.adapter.is_trainable(self.native, self._trainable)
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, flag: bool) -> None:
-        self._trainable = bool(flag)
-        if self.adapter is not None:
-            self.adapter.set_trainable(self.native, self._trainable)
+        """Whether gradients and optimizers update it (only parameters are trainable)."""
+        return False
 
     def materialize(self, shape: Any, default: Any = None) -> None:
-        """Gives a lazy parameter its shape and initial values (no-op if already that shape).
+        """Gives a lazy handle its shape and initial values (no-op if already that shape).
 
-        The values come from the parameter's own ``init`` if it has one, else from
+        The values come from the handle's own ``init`` if it has one, else from
         ``default``, else from the default scheme's weight initializer.
         """
         shape = tuple(int(n) for n in shape)
         if self._shape is not None:
             if self._shape != shape:
-                raise ShapeError(f"Parameter {self.name!r} already has shape {self._shape}; "
-                                 f"received a request for shape {shape}.")
+                raise ShapeError(f"{type(self).__name__} {self.name!r} already has shape "
+                                 f"{self._shape}; received a request for shape {shape}.")
             return
         default = _init.get(default)
         init = self.init or default or _init.default_weight()
@@ -158,7 +148,7 @@ class Parameter:
             self._data = array
         else:
             self._create_native(self.adapter, array, self._device)
-        self._publish()
+        self.publish()
 
     # -- binding ------------------------------------------------------------------------
     def bind(self, adapter: Any, device: Any = None, path: str | None = None) -> None:
@@ -166,8 +156,9 @@ class Parameter:
         if self.adapter is adapter:
             return
         if self.adapter is not None:
-            raise BackendTypeError(f"Parameter {self.name!r} is on backend {self.adapter.NAME!r}; "
-                                   f"it cannot also live on {adapter.NAME!r}.")
+            raise BackendTypeError(f"{type(self).__name__} {self.name!r} is on backend "
+                                   f"{self.adapter.NAME!r}; it cannot also live on "
+                                   f"{adapter.NAME!r}.")
         self.adapter = adapter
         self._device = device
         self.path = path or self.name
@@ -177,27 +168,23 @@ class Parameter:
             array = self._data if self._owned else self._data.copy()
             self._create_native(adapter, array, device)
             self._data = None
-            self._publish()
+            self.publish()
 
     def _create_native(self, adapter: Any, array: np.ndarray, device: Any) -> None:
-        if self.kind == "parameter":
-            self.native, self.value = adapter.create_parameter(
-                array, self.path or self.name or "param", self._trainable, device)
-        elif self.kind == "buffer":  # mutable in place (a Keras variable, not a tf.Tensor)
-            self.native = self.value = adapter.create_buffer(array, device)
-        else:
-            self.native = self.value = adapter.create_constant(array, device)
+        self.native = self.value = adapter.create_constant(array, device)
 
     def replace_value(self, value: Any) -> None:
         """Points the handle (and its modules' attributes) at a new native tensor.
 
         For a framework that replaced a parameter's storage itself (Gluon's
-        ``initialize(force_reinit=True)``, ``load_parameters``).
+        ``initialize(force_reinit=True)``), and for frameworks whose arrays are
+        immutable (their ``assign`` returns the new array).
         """
         self.value = value
-        self._publish()
+        self.publish()
 
-    def _publish(self) -> None:
+    def publish(self) -> None:
+        """Makes every owning module's attribute read the current value."""
         current = self.current()
         if current is not None:
             key = id(current)
@@ -209,7 +196,7 @@ class Parameter:
         """What reading the attribute gives: the native tensor, or NumPy data before binding."""
         return self.value if self.adapter is not None else self._data
 
-    def unbound_copy(self) -> Parameter:
+    def unbound_copy(self) -> Handle:
         """A fresh handle with a NumPy copy of the values, bound to nothing."""
         twin = object.__new__(type(self))
         twin.__dict__.update(self.__dict__)
@@ -229,47 +216,134 @@ class Parameter:
         return self.adapter.to_numpy(self.value)
 
     def assign(self, data: Any) -> None:
-        """Overwrites the values in place (native storage kept; same shape required)."""
+        """Overwrites the values (same shape): NumPy data, a list, or any backend's tensor.
+
+        A tensor of the bound backend is written as it is (no round trip through NumPy),
+        in place where the framework allows it.
+        """
+        adapter = self.adapter
+        if adapter is not None and self._shape is not None and _owner(data) is adapter:
+            if tuple(adapter.shape(data)) != self._shape:
+                raise self._shape_error(tuple(adapter.shape(data)))
+            if adapter.dtype_of(data) != self.dtype:
+                data = adapter.astype(data, self.dtype)
+            self.default_init = False
+            self._write(data)
+            return
         array = self._as_array(data)
         self.default_init = False
         if self._shape is None:
             self._set_data(array)
             return
         if array.shape != self._shape:
-            raise ShapeError(f"Parameter {self.name!r} has shape {self._shape}; "
-                             f"received data of shape {array.shape}.")
-        if self.adapter is None:
+            raise self._shape_error(array.shape)
+        if adapter is None:
             self._data[...] = array
         else:
-            self.adapter.assign(self.value, array)
+            self._write(array)
+
+    def _write(self, data: Any) -> None:
+        replaced = self.adapter.assign(self.value, data)
+        if replaced is not None:  # a framework with immutable arrays
+            self.replace_value(replaced)
+
+    def _shape_error(self, shape: tuple) -> ShapeError:
+        return ShapeError(f"{type(self).__name__} {self.name!r} has shape {self._shape}; "
+                          f"received data of shape {shape}.")
 
     def _uninitialized(self) -> UninitializedParameterError:
         return UninitializedParameterError(
-            f"Parameter {self.name!r} is not initialised yet: its shape is inferred from the "
-            f"first input. Call the model once (net(X)) or net.initialize(X) first.")
+            f"{type(self).__name__} {self.name!r} is not initialised yet: its shape is "
+            f"inferred from the first input. Call the model once (net(X)) or "
+            f"net.initialize(X) first.")
 
     def __repr__(self) -> str:
         shape = self._shape if self._shape is not None else "<lazy>"
         where = self.adapter.NAME if self.adapter is not None else "unbound"
-        extra = "" if self._trainable or self.kind != "parameter" else ", trainable=False"
         return (f"{type(self).__name__}(name={self.name!r}, shape={shape}, "
-                f"dtype={self.dtype}, backend={where}{extra})")
+                f"dtype={self.dtype}, backend={where}{self._repr_extra()})")
+
+    def _repr_extra(self) -> str:
+        return ""
 
 
-class Constant(Parameter):
-    """A non-trainable tensor that follows its module to the backend (never gets gradients)."""
+class Parameter(Handle):
+    """A trainable tensor of a module, the same on every backend.
 
-    kind = "constant"
+    Args:
+        data: initial values (NumPy array, list, or any backend's tensor).
+        shape: shape to initialise with ``init`` instead of ``data``. Leave both
+            out for a lazy parameter whose shape is set later by ``materialize``.
+        init: initializer or name, used with ``shape``.
+        dtype: storage dtype (float32 by default).
+        trainable: whether gradients and optimizers update it.
+
+    Example:
+        >>> import polymod as pm
+        >>> p = pm.Parameter(shape=(2, 3), init="ones")
+        >>> p.shape, p.numpy().sum()
+        ((2, 3), 6.0)
+    """
+
+    kind = "parameter"
 
     def __init__(self, data: Any = None, *, shape: Any = None, init: Any = None,
-                 dtype: Any = "float32"):
-        super().__init__(data, shape=shape, init=init, dtype=dtype, trainable=False)
+                 dtype: Any = "float32", trainable: bool = True):
+        super().__init__(data, shape=shape, init=init, dtype=dtype)
+        self._trainable = bool(trainable)
+
+    @property
+    def trainable(self) -> bool:
+        """Whether gradients and optimizers update this parameter (settable to freeze it).
+
+        Once bound, the framework's own flag is the truth, so freezing with its API
+        (``requires_grad_(False)``, ``variable.trainable = False``, ``grad_req =
+        'null'``) is honoured too.
+        """
+        if self.adapter is not None:
+            return self.adapter.is_trainable(self.native, self._trainable)
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, flag: bool) -> None:
+        self._trainable = bool(flag)
+        if self.adapter is not None:
+            self.adapter.set_trainable(self.native, self._trainable)
+
+    def _create_native(self, adapter: Any, array: np.ndarray, device: Any) -> None:
+        self.native, self.value = adapter.create_parameter(
+            array, self.path or self.name or "param", self._trainable, device)
+
+    def _repr_extra(self) -> str:
+        return "" if self._trainable else ", trainable=False"
 
 
-class Buffer(Constant):
-    """Non-trainable state that changes (e.g. running statistics); always in ``state_dict``."""
+class Buffer(Handle):
+    """Non-trainable state that changes (e.g. running statistics); always in ``state_dict``.
+
+    Example:
+        >>> import numpy as np, polymod as pm
+        >>> pm.Buffer(np.zeros(3)).kind
+        'buffer'
+    """
 
     kind = "buffer"
+
+    def _create_native(self, adapter: Any, array: np.ndarray, device: Any) -> None:
+        # mutable in place (a Keras variable, not a tf.Tensor)
+        self.native = self.value = adapter.create_buffer(array, device)
+
+
+class Constant(Handle):
+    """A non-trainable tensor that follows its module to the backend (never gets gradients).
+
+    Example:
+        >>> import polymod as pm
+        >>> pm.Constant([1.0, 2.0]).shape
+        (2,)
+    """
+
+    kind = "constant"
 
 
 def constant(data: Any, dtype: Any = "float32") -> Constant:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import registry
-from .errors import BackendTypeError, PolymodError
+from .. import registry
+from ..errors import BackendTypeError, PolymodError
+from .tree import Traversal
 
 _ENTRY_POINTS = ("forward", "build")
 
@@ -42,14 +43,12 @@ def locate(root: Any, error: PolymodError) -> None:
 
 
 def _culprit(root: Any, err: BaseException, args: tuple) -> tuple[Any, tuple]:
-    from .module import Module
-
     culprit, inputs = root, args
     tb = err.__traceback__
     while tb is not None:
         frame = tb.tb_frame
         owner = frame.f_locals.get("self")
-        if isinstance(owner, Module) and frame.f_code.co_name in _ENTRY_POINTS:
+        if isinstance(owner, Traversal) and frame.f_code.co_name in _ENTRY_POINTS:
             code = frame.f_code
             names = code.co_varnames[1:code.co_argcount]
             culprit, inputs = owner, tuple(frame.f_locals.get(n) for n in names)
@@ -69,20 +68,21 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
         return BackendTypeError(
             f"{name} expects a tensor as input; received {kind.__module__}.{kind.__qualname__}. "
             f"Convert data with pm.asarray(data).")
-    bound = module._adapter
-    if bound is None:
+    binding = module.__dict__["_bound"]
+    if binding is None:
         return None
-    if owner is not bound and owner.NAME != "numpy":
+    bound = binding.adapter
+    if owner is not bound and owner.NAME != registry.REFERENCE:
         return BackendTypeError(
             f"{name} is bound to backend {bound.NAME!r}; received a {owner.NAME!r} tensor "
             f"({type(x).__qualname__}). Convert it with pm.asarray(x, backend={bound.NAME!r}), "
             f"or get a copy of the model with net.to({owner.NAME!r}).")
     device = owner.device_of(x) if owner is bound else None
-    if device != module._device:
-        here = "cpu" if module._device is None else module._device
+    if device != binding.device:
+        here = "cpu" if binding.device is None else binding.device
         return BackendTypeError(
             f"{name}'s parameters are on device {str(here)!r}; received a {owner.NAME} tensor "
-            f"on device {str(device or 'cpu')!r}. Move the input to {str(here)!r} (torch: "
+            f"on device {str(device or 'cpu')!r}. Move the input to {str(here)!r} (e.g. "
             f"x.to({str(here)!r})); a model stays on the device of its first input.")
     dtype = owner.dtype_of(x)
     if dtype != module._dtype and not module.accepts_integer_input:

@@ -16,7 +16,7 @@ def aligned_copy(array: np.ndarray) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> from polymod.memory import aligned_copy
+        >>> from polymod.aligned import aligned_copy
         >>> copy = aligned_copy(np.arange(6.0).reshape(2, 3))
         >>> copy.ctypes.data % 64, copy.shape, copy.flags.c_contiguous
         (0, (2, 3), True)
