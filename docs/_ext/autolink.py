@@ -63,7 +63,24 @@ def public_api() -> dict[str, str]:
             if callable(value):
                 identifier = first.setdefault(id(value), identifier)
             api[f"{module_name}.{name}"] = identifier
+    for name, member in module_members():
+        identifier = f"polymod.Module.{name}"
+        if callable(member):
+            identifier = first.setdefault(id(member), identifier)
+        api[f"polymod.Module.{name}"] = identifier
     return api
+
+
+def module_members() -> list[tuple[str, Any]]:
+    """The public methods, properties and flags of ``pm.Module``, its mixins included."""
+    import polymod
+
+    found: dict[str, Any] = {}
+    for cls in polymod.Module.__mro__[:-1]:  # not object
+        for name in vars(cls):
+            if not name.startswith("_"):
+                found.setdefault(name, getattr(polymod.Module, name))
+    return sorted(found.items())
 
 
 @cache
@@ -83,9 +100,8 @@ def spellings() -> dict[str, str]:
         if inspect.isclass(value) and (name in BARE_CLASSES
                                        or issubclass(value, polymod.PolymodError)):
             found.setdefault(name, public_api()[f"polymod.{name}"])
-    for name, member in vars(polymod.Module).items():
-        if not name.startswith("_") and callable(member):
-            found.setdefault(f"Module.{name}", f"polymod.Module.{name}")
+    for name, _ in module_members():
+        found.setdefault(f"Module.{name}", public_api()[f"polymod.Module.{name}"])
     return found
 
 
