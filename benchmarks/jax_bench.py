@@ -1,7 +1,11 @@
 """polymod on JAX against hand-written pure JAX (and Keras 3 on JAX): ratio tables.
 
+    python benchmarks/jax_bench.py --backends ""          # full run, a few minutes
+    python benchmarks/jax_bench.py --backends "" --quick  # tiny configuration (the tests)
+
 For the chapter's MLP (``sequential_mlp``: Linear(20, 256), ReLU, Linear(256, 10)) and
-the book's LeNet, at batch 2 and 1024, forward and forward + backward:
+the book's LeNet, at batch 2 and 1024 (``--quick``: 2 and 16), forward and forward +
+backward:
 
 * ``jit``: ``jax.jit`` over ``pm.native(net).apply`` (and ``jax.value_and_grad`` of its
   sum) against ``jax.jit`` of a hand-written pure-JAX function of the same model with
@@ -15,12 +19,11 @@ does it). Outputs are checked equal before timing.
 
 Also: Keras 3 with ``KERAS_BACKEND=jax`` on the same models (a subprocess: eager
 ``model(X)`` and ``jax.jit`` over ``model.stateless_call``) against the same pure JAX,
-``import polymod`` (no framework loaded) and the import time of ``polymod.backends.jax``.
-
-    python benchmarks/jax_bench.py [--quick] [--rounds 7] [--json out.json] [--skip keras,import]
-
-One thread: XLA's CPU client is pinned with ``XLA_FLAGS`` before JAX loads. Candidates
-are timed in alternating rounds and the best round is kept (``bench.compare``).
+and the import time of ``polymod.backends.jax`` (``import polymod`` itself loads no
+framework; import_time.py checks that). A harness part (``NAME = "jax"``), run alone:
+not in bench.py, whose parts compare with each framework's own modules (JAX has
+none). ``--backends`` selects the other frameworks to load alongside; ``""`` loads
+none. XLA's CPU client is pinned to one thread with ``XLA_FLAGS`` before JAX loads.
 """
 
 from __future__ import annotations
@@ -29,32 +32,20 @@ import os
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
                            " intra_op_parallelism_threads=1").strip()
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
+import harness  # noqa: E402  -- first of the libraries: one thread everywhere
 import numpy as np  # noqa: E402
 
+NAME = "jax"
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = {"jit": 1.05, "eager": 1.15}
 MODELS = ("sequential_mlp", "LeNet")
-
-
-def _bench_module() -> Any:
-    """bench.py's timing (alternating rounds, best kept), shared rather than copied."""
-    spec = importlib.util.spec_from_file_location("polymod_bench", os.path.join(HERE, "bench.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # -- the models: polymod and hand-written pure JAX ---------------------------------------------
@@ -147,15 +138,15 @@ def candidates(name: str, batch: int, mode: str) -> tuple[dict, dict]:
     return ({k: _ready(f) for k, f in mine.items()}, {k: _ready(f) for k, f in refs.items()})
 
 
-def run_matrix(models: list[str], batches: list[int], rounds: int, target_s: float,
-               max_calls: int, compare: Callable, log: Callable[[str], None]) -> list[dict]:
+def run_matrix(models: list[str], batches: list[int], compare: Callable,
+               log: Callable[[str], None]) -> list[dict]:
     rows = []
     for name in models:
         for kind in ("jit", "eager"):
             for direction in ("fwd", "fwd+bwd"):
                 for batch in batches:
                     mine, refs = candidates(name, batch, f"{kind} {direction}")
-                    us = compare({**mine, **refs}, rounds, target_s, max_calls)
+                    us = compare({**mine, **refs})
                     best_ref = min(refs, key=lambda k: us[k])
                     ratio = us["polymod"] / us[best_ref]
                     row = {"model": name, "mode": f"{kind} {direction} b{batch}",
@@ -177,8 +168,8 @@ sys.path.insert(0, sys.argv[1])
 import numpy as np
 import jax, jax.numpy as jnp
 import keras
-from jax_bench import input_shape, pure_jax, _ready, _bench_module
-compare = _bench_module().compare
+from jax_bench import input_shape, pure_jax, _ready
+from harness import compare
 weights = dict(np.load(sys.argv[2]))
 rounds, target_s, max_calls = int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 batches = [int(b) for b in sys.argv[6].split(",")]
@@ -238,6 +229,7 @@ print(json.dumps({"keras_version": keras.__version__, "rows": rows}))
 
 
 def keras_on_jax(batches: list[int], rounds: int, target_s: float, max_calls: int) -> dict:
+    """Keras 3 on JAX, same models and weights, in a subprocess (KERAS_BACKEND is read once)."""
     weights = {}
     for name in MODELS:
         net = polymod_model(name).to("numpy")
@@ -247,95 +239,76 @@ def keras_on_jax(batches: list[int], rounds: int, target_s: float, max_calls: in
         path = os.path.join(tmp, "weights.npz")
         np.savez(path, **weights)
         env = {**os.environ, "KERAS_BACKEND": "jax"}
-        proc = subprocess.run([sys.executable, "-c", KERAS_SCRIPT, HERE, path, str(rounds),
-                               str(target_s), str(max_calls), ",".join(map(str, batches))],
-                              capture_output=True, text=True, env=env, timeout=1800)
-    if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        return harness.run_script(KERAS_SCRIPT, HERE, path, rounds, target_s, max_calls,
+                                  ",".join(map(str, batches)), env=env, timeout=1800)
 
 
-# -- imports -------------------------------------------------------------------------------------
+# -- import time -------------------------------------------------------------------------------
 IMPORT_SCRIPT = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import polymod
 t1 = time.perf_counter()
-loaded = sorted(m for m in ("torch", "tensorflow", "keras", "mxnet", "jax") if m in sys.modules)
-assert not loaded, f"import polymod loaded {loaded}"
 polymod.registry.adapter("jax")
 t2 = time.perf_counter()
 print(json.dumps({"polymod_ms": (t1 - t0) * 1e3, "jax_adapter_ms": (t2 - t1) * 1e3}))
 """
-JAX_ALONE = "import time; t = time.perf_counter(); import jax, jax.numpy; " \
-            "print((time.perf_counter() - t) * 1e3)"
+JAX_ALONE = r"""
+import json, time
+t = time.perf_counter()
+import jax, jax.numpy
+print(json.dumps({"jax_ms": (time.perf_counter() - t) * 1e3}))
+"""
 
 
 def import_times(repeats: int) -> dict:
+    """``polymod.backends.jax`` loaded after ``import polymod``, and JAX alone (fresh
+    interpreters, the fastest of ``repeats`` runs)."""
     env = {k: v for k, v in os.environ.items() if k != "POLYMOD_BACKEND"}
-    runs, alone = [], []
-    for _ in range(repeats):
-        proc = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT], capture_output=True,
-                              text=True, env=env, timeout=300)
-        if proc.returncode != 0:
-            return {"error": proc.stderr.strip().splitlines()[-1]}
-        runs.append(json.loads(proc.stdout))
-        proc = subprocess.run([sys.executable, "-c", JAX_ALONE], capture_output=True,
-                              text=True, env=env, timeout=300)
-        alone.append(float(proc.stdout))
-    return {"frameworks_loaded_by_import_polymod": [],
-            "import_polymod_ms": round(min(r["polymod_ms"] for r in runs), 1),
+    runs = [harness.run_script(IMPORT_SCRIPT, env=env, timeout=300) for _ in range(repeats)]
+    alone = [harness.run_script(JAX_ALONE, env=env, timeout=300) for _ in range(repeats)]
+    errors = [r["error"] for r in runs + alone if "error" in r]
+    if errors:
+        return {"error": errors[0]}
+    return {"import_polymod_ms": round(min(r["polymod_ms"] for r in runs), 1),
             "import_polymod_backends_jax_ms": round(min(r["jax_adapter_ms"] for r in runs), 1),
-            "import_jax_alone_ms": round(min(alone), 1)}
+            "import_jax_alone_ms": round(min(r["jax_ms"] for r in alone), 1)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny configuration (tests)")
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--skip", default="", help="comma-separated: keras,import")
-    args = parser.parse_args(argv)
-    if args.quick:
-        rounds, target_s, max_calls, batches = 2, 0.002, 10, [2, 16]
-    else:
-        rounds, target_s, max_calls, batches = args.rounds, 0.08, 20000, [2, 1024]
-    skip = set(filter(None, args.skip.split(",")))
-    compare = _bench_module().compare
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--jax-models", default=",".join(MODELS),
+                        help="comma-separated models among " + ",".join(MODELS))
+    parser.add_argument("--no-keras-jax", action="store_true",
+                        help="leave out Keras 3 on JAX (the subprocess)")
 
+
+def run(ctx: harness.Context) -> dict[str, Any]:
     import jax
 
     import polymod as pm
 
-    def log(line: str) -> None:
-        print(line, flush=True)
-
-    result: dict[str, Any] = {"config": {
-        "quick": args.quick, "rounds": rounds, "threads": 1, "python": platform.python_version(),
-        "cpus": os.cpu_count(), "jax": pm.registry.adapter("jax").version(),
-        "x64": bool(jax.config.jax_enable_x64)}, "targets": TARGET}
-    log(f"polymod on JAX: {result['config']}")
-    result["rows"] = run_matrix([m for m in args.models.split(",") if m], batches, rounds,
-                                target_s, max_calls, compare, log)
-    over = [r for r in result["rows"] if r["status"] == "OVER"]
-    log(f"{len(result['rows']) - len(over)} PASS, {len(over)} OVER")
-    if "keras" not in skip:
-        log("\nKeras 3 with KERAS_BACKEND=jax (subprocess), same models and weights:")
-        result["keras_on_jax"] = keras_on_jax(batches, rounds, target_s, max_calls)
-        for r in result["keras_on_jax"].get("rows", []):
-            log(f"  {r['model']:<15} {r['mode']:<20} keras {r['us_keras_on_jax']:>10.1f} µs"
-                f"   pure JAX {r['us_pure_jax']:>10.1f} µs   {r['ratio']:5.2f}x")
-        if "error" in result["keras_on_jax"]:
-            log(f"  failed: {result['keras_on_jax']['error']}")
-    if "import" not in skip:
-        result["import"] = import_times(2 if args.quick else 5)
-        log(f"\nimports: {result['import']}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-    return 0
+    batches = [2, 16] if ctx.quick else [2, 1024]
+    config = {"jax": pm.registry.adapter("jax").version(), "x64": bool(jax.config.jax_enable_x64),
+              "batches": batches, "targets": TARGET}
+    ctx.log(f"\npolymod on JAX vs hand-written pure JAX: {config}")
+    models = [m for m in ctx.args.jax_models.split(",") if m]
+    rows = run_matrix(models, batches, ctx.compare, ctx.log)
+    over = [r for r in rows if r["status"] == "OVER"]
+    ctx.log(f"{len(rows) - len(over)} PASS, {len(over)} OVER")
+    result: dict[str, Any] = {"jax": {"config": config, "rows": rows}}
+    if not ctx.args.no_keras_jax:
+        ctx.log("\nKeras 3 with KERAS_BACKEND=jax (subprocess), same models and weights:")
+        peer = keras_on_jax(batches, ctx.rounds, ctx.target_s, ctx.max_calls)
+        for r in peer.get("rows", []):
+            ctx.log(f"  {r['model']:<15} {r['mode']:<20} keras {r['us_keras_on_jax']:>10.1f} µs"
+                    f"   pure JAX {r['us_pure_jax']:>10.1f} µs   {r['ratio']:5.2f}x")
+        if "error" in peer:
+            ctx.log(f"  failed: {peer['error']}")
+        result["jax"]["keras_on_jax"] = peer
+    result["jax"]["import"] = import_times(2 if ctx.quick else 5)
+    ctx.log(f"\nimports: {result['jax']['import']}")
+    return result
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.run_alone(sys.modules[__name__]))

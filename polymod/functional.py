@@ -4,7 +4,7 @@
 (``{name: tensor}``, names as in ``state_dict()``) in place of the model's own, and
 gives the model its own back afterwards, on error too: PyTorch's
 ``torch.func.functional_call``. The values are swapped through the parameter handles
-(``Parameter.replace_value``), so ``forward`` reads them as plain attributes.
+(``Handle.replace_value``), so ``forward`` reads them as plain attributes.
 
 On JAX this is a pure function of ``params`` and the inputs, so ``jax.jit`` and
 ``jax.grad`` apply to it (see ``docs/jax.md``). Buffers have a functional form too:
@@ -20,12 +20,12 @@ from typing import Any
 
 from . import registry
 from .errors import ShapeError, StateError
+from .handles import REBINDS, Handle, handle_of
 from .module import Module
-from .parameter import REBINDS, Parameter, handle_of
 
 
 @contextlib.contextmanager
-def swapped(pairs: Iterable[tuple[Parameter, Any]]) -> Iterator[dict]:
+def swapped(pairs: Iterable[tuple[Handle, Any]]) -> Iterator[dict]:
     """Inside the block, each handle (and its modules' attributes) reads the given tensor.
 
     Yields a dict that, once the block ends normally, maps each handle the model
@@ -59,7 +59,7 @@ def swapped(pairs: Iterable[tuple[Parameter, Any]]) -> Iterator[dict]:
             REBINDS.reset(outer)
 
 
-def handles_of(tensors: Iterable[Any]) -> list[Parameter]:
+def handles_of(tensors: Iterable[Any]) -> list[Handle]:
     """The handles whose current values are ``tensors`` (what ``forward`` reads).
 
     For an adapter's ``value_and_grad`` that must swap tracers in (JAX).
@@ -74,7 +74,7 @@ def handles_of(tensors: Iterable[Any]) -> list[Parameter]:
     return handles
 
 
-def _pairs(net: Module, params: Any) -> list[tuple[Parameter, Any]]:
+def _pairs(net: Module, params: Any) -> list[tuple[Handle, Any]]:
     if not isinstance(net, Module):
         raise StateError(f"functional_call expects a polymod Module; received "
                          f"{type(net).__qualname__}.")

@@ -108,3 +108,49 @@ def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
     picked = jnp.take_along_axis(jax.nn.log_softmax(logits, 1), jnp.expand_dims(target, 1),
                                  axis=1)
     return -jnp.squeeze(picked, 1)
+
+
+def gelu_tanh(x: Any) -> Any:
+    return jax.nn.gelu(x, approximate=True)
+
+
+def relu6(x: Any) -> Any:
+    # selects: NaN kept, gradient 1 only where 0 < x < 6 (as PyTorch's)
+    return jnp.where(x <= 0, jnp.zeros_like(x), jnp.where(x >= 6, jnp.full_like(x, 6), x))
+
+
+def softplus(x: Any, beta: float, threshold: float) -> Any:
+    linear = x * beta > threshold
+    # the unused branch sees 0, so its overflow cannot turn the gradient NaN
+    safe = jnp.where(linear, jnp.zeros_like(x), x)
+    return jnp.where(linear, x, jnp.log1p(jnp.exp(safe * beta)) / beta)
+
+
+def elu(x: Any, alpha: float) -> Any:
+    # exp of the unused branch capped at 0; the gradient at 0 is alpha, as PyTorch's
+    negative = jnp.where(x > 0, jnp.zeros_like(x), x)
+    return jnp.where(x > 0, x, alpha * jnp.expm1(negative))
+
+
+def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple,
+                   output_padding: tuple, dilation: tuple, groups: int) -> Any:
+    """Transposed N-d convolution (NC*), weight (in, out/groups, *kernel): a convolution of
+    the input dilated by ``stride`` with the flipped kernel, (out, in/groups) per group."""
+    nd = len(stride)
+    c_in, per_group, kernel = weight.shape[0], weight.shape[1], weight.shape[2:]
+    w = jnp.reshape(weight, (groups, c_in // groups, per_group, *kernel))
+    w = jnp.swapaxes(w, 1, 2).reshape((groups * per_group, c_in // groups, *kernel))
+    w = jnp.flip(w, axis=tuple(range(2, 2 + nd)))
+    pads = [(d * (k - 1) - p, d * (k - 1) - p + e) for k, d, p, e in
+            zip(kernel, dilation, padding, output_padding, strict=True)]
+    spatial = "HW"[:nd] if nd <= 2 else "DHW"
+    out = lax.conv_general_dilated(
+        x, w, window_strides=(1,) * nd, padding=pads, lhs_dilation=stride,
+        rhs_dilation=dilation, feature_group_count=groups,
+        dimension_numbers=("NC" + spatial, "OI" + spatial, "NC" + spatial))
+    return out if bias is None else out + jnp.reshape(bias, (1, -1) + (1,) * nd)
+
+
+#: no fused kernels yet: polymod.ops composes those ops from the others (under jax.jit,
+#: XLA fuses the composition anyway)
+FUSED: dict = {}

@@ -130,3 +130,73 @@ def expand_dims(x: Any, axis: int) -> Any:
 
 def squeeze(x: Any, axis: int) -> Any:
     return jnp.squeeze(x, axis)
+
+
+# -- math, reductions, indexing added for real models (pm.from_torch) ------------------------
+erf = lax.erf
+sin = jnp.sin
+cos = jnp.cos
+rsqrt = lax.rsqrt
+pow = jnp.power
+
+
+def clip(x: Any, min: Any, max: Any) -> Any:
+    # selects, not jnp.clip: NaN kept, and the gradient is 1 on the bounds too (torch.clamp;
+    # jnp.maximum would give 0.5 at a tie)
+    if min is not None:
+        x = jnp.where(x < min, jnp.asarray(min, x.dtype), x)
+    if max is not None:
+        x = jnp.where(x > max, jnp.asarray(max, x.dtype), x)
+    return x
+
+
+def var(x: Any, axis: Any, keepdims: bool, correction: float) -> Any:
+    mean = jnp.mean(x, axis=axis, keepdims=True)
+    squares = jnp.sum((x - mean) ** 2, axis=axis, keepdims=keepdims)
+    n = x.size // mean.size if x.size else 0
+    return squares / (n - correction) if n else squares * jnp.nan  # n <= correction: inf/NaN
+
+
+def _arg(fn: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    out = fn(x, axis=axis, keepdims=keepdims)  # NaN counts as the extreme, as NumPy
+    return out.astype(narrowed(np.dtype(np.int64)))  # int64 where x64 is on
+
+
+def argmax(x: Any, axis: Any, keepdims: bool) -> Any:
+    return _arg(jnp.argmax, x, axis, keepdims)
+
+
+def argmin(x: Any, axis: Any, keepdims: bool) -> Any:
+    return _arg(jnp.argmin, x, axis, keepdims)
+
+
+def logsumexp(x: Any, axis: Any, keepdims: bool) -> Any:
+    return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
+
+
+def cumsum(x: Any, axis: int) -> Any:
+    return jnp.cumsum(x, axis=axis, dtype=x.dtype)
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
+    return jnp.take_along_axis(x, indices, axis=axis)
+
+
+def broadcast_to(x: Any, shape: tuple) -> Any:
+    return jnp.broadcast_to(x, shape)
+
+
+def tril(x: Any, k: int) -> Any:
+    return jnp.tril(x, k)
+
+
+def triu(x: Any, k: int) -> Any:
+    return jnp.triu(x, k)
+
+
+def einsum(subscripts: str, *operands: Any) -> Any:
+    return jnp.einsum(subscripts, *operands)
+
+
+def pad(x: Any, pad_width: tuple, value: float) -> Any:
+    return jnp.pad(x, pad_width, constant_values=value)

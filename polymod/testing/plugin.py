@@ -20,7 +20,7 @@ from polymod.errors import BackendNameError
 def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("polymod")
     group.addoption("--backends", default=None, metavar="NAMES",
-                    help="comma-separated polymod backends for the `backend` fixture "
+                    help=f"comma-separated polymod backends for the `backend` fixture "
                          f"(default: {','.join(registry.NAMES)})")
 
 
