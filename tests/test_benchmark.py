@@ -137,7 +137,7 @@ def test_quick_jax_benchmark_runs_alone_and_writes_json(tmp_path: Path) -> None:
     data = json.loads(out.read_text())["jax"]
     assert {(r["model"], r["mode"]) for r in data["rows"]} == {
         (model, f"{kind} {direction} b{batch}") for model in ("sequential_mlp", "LeNet")
-        for kind in ("jit", "eager") for direction in ("fwd", "fwd+bwd") for batch in (2, 16)}
+        for kind in ("jit", "eager") for direction in ("fwd", "fwd+bwd") for batch in (2,)}
     for r in data["rows"]:
         assert r["us_polymod"] > 0 and r["us_pure_jax"] > 0 and r["status"] in ("PASS", "OVER")
     assert data["keras_on_jax"]["rows"], data["keras_on_jax"]
