@@ -93,6 +93,12 @@ from .twin import (  # noqa: F401
     export_weights,
     native_twin,
 )
+from .updates import (  # noqa: F401
+    adam_,
+    addcdiv_sqrt_,
+    addcmul_,
+    axpby_,
+)
 
 NAME = "keras"
 TENSOR_TYPES = (tf.Tensor, tf.Variable, keras.Variable)

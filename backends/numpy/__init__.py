@@ -82,6 +82,12 @@ from .twin import (  # noqa: F401
     export_weights,
     native_twin,
 )
+from .updates import (  # noqa: F401
+    adam_,
+    addcdiv_sqrt_,
+    addcmul_,
+    axpby_,
+)
 
 NAME = "numpy"
 TENSOR_TYPES = (np.ndarray, np.generic)
