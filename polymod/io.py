@@ -65,12 +65,19 @@ def save(net: Module, path: str | os.PathLike) -> None:
     if lazy:
         raise WeightsFileError(f"Cannot save {type(net).__name__}: parameters {lazy} are still "
                                f"lazy. Call the model once (net(X)) first.")
-    header: dict[str, Any] = {"__metadata__": {"format": "polymod", "format_version":
-                                               FORMAT_VERSION, "layout": "torch"}}
+    write_tensors(path, [(name, h.dtype, h.shape, h.numpy) for name, h in handles],
+                  {"format": "polymod", "format_version": FORMAT_VERSION, "layout": "torch"})
+
+
+def write_tensors(path: str | os.PathLike, tensors: list[tuple[str, np.dtype, tuple, Any]],
+                  metadata: dict[str, str]) -> None:
+    """Writes ``(name, dtype, shape, get_array)`` tensors to a safetensors file, atomically
+    and streamed (each ``get_array()`` is called once, in order, while writing)."""
+    header: dict[str, Any] = {"__metadata__": metadata}
     offset = 0
-    for name, handle in handles:
-        nbytes = int(np.prod(handle.shape)) * handle.dtype.itemsize
-        header[name] = {"dtype": _DTYPES[handle.dtype.name], "shape": list(handle.shape),
+    for name, dtype, shape, _ in tensors:
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        header[name] = {"dtype": _DTYPES[dtype.name], "shape": list(shape),
                         "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     encoded = json.dumps(header, separators=(",", ":")).encode()
@@ -81,7 +88,7 @@ def save(net: Module, path: str | os.PathLike) -> None:
         raise WeightsFileError(f"Cannot save to {path!r}: the folder {folder!r} does not "
                                f"exist. Create it first (os.makedirs).")
     _remove_orphans(folder)
-    import tempfile
+    import tempfile  # lazily: import time budget
 
     fd, tmp = tempfile.mkstemp(prefix=f".polymod-{os.getpid()}@{_host()}-", suffix=".tmp",
                                dir=folder)
@@ -89,8 +96,8 @@ def save(net: Module, path: str | os.PathLike) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(encoded)))
             f.write(encoded)
-            for _, handle in handles:  # one tensor in memory at a time
-                f.write(memoryview(np.ascontiguousarray(handle.numpy())).cast("B"))
+            for *_, get_array in tensors:  # one tensor in memory at a time
+                f.write(memoryview(np.ascontiguousarray(get_array())).cast("B"))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -256,18 +263,20 @@ def _read_tensors(path: str, header: dict, names: list[str]) -> dict[str, np.nda
     return arrays
 
 
-def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads a safetensors file into NumPy arrays, validating it first (see ``read_header``).
+def read(path: str | os.PathLike, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Reads a safetensors file (the tensors ``names``, or all) into NumPy arrays,
+    validating it first (see ``read_header``).
 
     Raises:
         WeightsFileError: the file is missing, truncated, or not a valid safetensors file.
     """
     path = os.fspath(path)
     header = read_header(path)
-    odd = [f"{k!r} ({d})" for k, (d, _, _) in header.items() if d not in _NUMPY_DTYPES]
+    names = list(header) if names is None else names
+    odd = [f"{k!r} ({header[k][0]})" for k in names if header[k][0] not in _NUMPY_DTYPES]
     if odd:
         raise _file_error(path, f"tensors {', '.join(odd)} have dtypes NumPy cannot hold")
-    return _read_tensors(path, header, list(header))
+    return _read_tensors(path, header, names)
 
 
 def _compatible(file_dtype: np.dtype, model_dtype: np.dtype) -> bool:
