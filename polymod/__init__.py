@@ -12,6 +12,7 @@ Example:
 
 from . import init, nn, ops, optim
 from .autograd import no_grad, value_and_grad
+from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import (
     BackendNameError,
     BackendTypeError,
@@ -30,6 +31,7 @@ from .parameter import Buffer, Constant, Parameter, constant
 from .random import rand, randn, seed
 from .registry import available_backends, backend_of
 from .selection import get_backend, set_backend, use_backend
+from .summary import Summary, summary
 from .tensor import asarray, ones, to_numpy, zeros
 
 __version__ = "0.1.0"
@@ -49,6 +51,7 @@ __all__ = [
     "available_backends", "set_backend", "get_backend", "use_backend", "backend_of",
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
     "value_and_grad", "no_grad", "native", "save", "load", "load_native",
+    "save_checkpoint", "load_checkpoint", "summary", "Summary",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
     "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
     "WeightsFileError",

@@ -227,8 +227,10 @@ class Optimizer:
         """
         self._apply_load(self._plan_load(state_dict))
 
-    def _plan_load(self, state_dict: Mapping[str, Any]) -> tuple:
-        return _state.plan_load(self, state_dict)
+    def _plan_load(self, state_dict: Mapping[str, Any],
+                   shapes: Mapping[str, tuple] | None = None, owned: bool = False) -> tuple:
+        """Checks ``state_dict`` completely and returns what ``_apply_load`` assigns."""
+        return _state.plan_load(self, state_dict, shapes, owned)
 
     def _apply_load(self, plan: tuple) -> None:
         groups, state = plan

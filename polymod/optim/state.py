@@ -25,7 +25,9 @@ _IGNORED = {"foreach", "fused", "capturable", "differentiable", "initial_lr", "p
             "params"}
 
 
-def export(opt: Optimizer) -> dict[str, Any]:
+def layout(opt: Optimizer) -> tuple[list[dict[str, Any]], dict[int, tuple[str, dict]]]:
+    """torch's numbering: the groups (hyperparameters, ``params`` indices, ``param_names``)
+    and ``{index: (parameter name, its live state)}``, the tensors not yet copied."""
     handles = dict(opt.net.named_parameters())
     groups, state, index = [], {}, 0
     for group, names in zip(opt.param_groups, opt._resolve(handles), strict=True):
@@ -35,14 +37,21 @@ def export(opt: Optimizer) -> dict[str, Any]:
         out["params"] = list(range(index, index + len(names)))
         for name in names:
             if opt.state.get(name):
-                state[index] = {key: _to_numpy(value, key)
-                                for key, value in opt.state[name].items()}
+                state[index] = (name, opt.state[name])
             index += 1
         groups.append(out)
-    return {"state": state, "param_groups": groups}
+    return groups, state
 
 
-def _to_numpy(value: Any, key: str) -> np.ndarray:
+def export(opt: Optimizer) -> dict[str, Any]:
+    groups, state = layout(opt)
+    return {"state": {index: {key: to_numpy(value, key) for key, value in per_param.items()}
+                      for index, (_, per_param) in state.items()},
+            "param_groups": groups}
+
+
+def to_numpy(value: Any, key: str) -> np.ndarray:
+    """A NumPy copy of one state entry (``step`` as torch keeps it: 0-d float32)."""
     if key == "step":
         return np.array(value, dtype=np.float32)
     if isinstance(value, np.ndarray):
@@ -50,19 +59,24 @@ def _to_numpy(value: Any, key: str) -> np.ndarray:
     return registry.adapter_of(value).to_numpy(value)
 
 
-def _array(value: Any) -> np.ndarray:
-    """NumPy data from an array, a tensor of any backend, or a number; always a copy."""
+def _array(value: Any, owned: bool = False) -> np.ndarray:
+    """NumPy data from an array, a tensor of any backend, or a number; a copy unless the
+    caller hands over an array nothing else holds (``owned``)."""
     if isinstance(value, np.ndarray):
-        return value.copy()
+        return value if owned else value.copy()
     try:
         return registry.adapter_of(value).to_numpy(value)
     except BackendTypeError:
         return np.array(value)
 
 
-def plan_load(opt: Optimizer, state_dict: Mapping[str, Any]) -> tuple:
+def plan_load(opt: Optimizer, state_dict: Mapping[str, Any],
+              shapes: Mapping[str, tuple] | None = None, owned: bool = False) -> tuple:
     """Checks ``state_dict`` against ``opt`` completely; returns what to assign:
-    (hyperparameters per group, {name: {key: NumPy array or step count}})."""
+    (hyperparameters per group, {name: {key: NumPy array or step count}}).
+
+    ``shapes`` gives the shapes of parameters that are still lazy (a checkpoint knows
+    them from its model tensors); with ``owned`` its arrays are taken without a copy."""
     kind = type(opt).__name__
     if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
         raise StateError(f"{kind}.load_state_dict expects a dict with 'state' and "
@@ -99,7 +113,8 @@ def plan_load(opt: Optimizer, state_dict: Mapping[str, Any]) -> tuple:
         if name is None:
             raise StateError(f"{kind}.load_state_dict: state entry {index} belongs to no "
                              f"parameter group.")
-        state[name] = _checked_state(opt, name, handles[name], per_param, problems)
+        state[name] = _checked_state(opt, name, handles[name], per_param, problems,
+                                     (shapes or {}).get(name), owned)
     if problems:
         raise ShapeError(f"{kind}.load_state_dict: " + "; ".join(problems) + ". Nothing was "
                          "loaded.")
@@ -131,24 +146,26 @@ def _hyper(opt: Optimizer, index: int, saved: Mapping[str, Any]) -> dict[str, An
 
 
 def _checked_state(opt: Optimizer, name: str, handle: Any, per_param: Mapping[str, Any],
-                   problems: list[str]) -> dict[str, Any]:
+                   problems: list[str], lazy_shape: tuple | None,
+                   owned: bool) -> dict[str, Any]:
     kind = type(opt).__name__
     unknown = sorted(set(per_param) - set(opt.STATE) - {"step"})
     if unknown:
         raise ValueError(f"{kind}.load_state_dict: the state of {name!r} has {unknown}; "
                          f"{kind} keeps {['step', *opt.STATE]}.")
-    if not handle.materialized:
+    if not handle.materialized and lazy_shape is None:
         raise StateError(f"{kind}.load_state_dict: parameter {name!r} is still lazy; call "
                          f"the model once (or load its weights) before the optimizer state.")
+    shape = handle.shape if handle.materialized else tuple(lazy_shape)
     out: dict[str, Any] = {}
     for key, value in per_param.items():
-        array = _array(value)
+        array = _array(value, owned)
         if key == "step":
             out[key] = int(array.item())
             continue
-        if array.shape != handle.shape:
+        if array.shape != shape:
             problems.append(f"{name!r} {key} has shape {array.shape}, the parameter "
-                            f"{handle.shape}")
+                            f"{shape}")
             continue
         if array.dtype.kind != "f":
             problems.append(f"{name!r} {key} has dtype {array.dtype}, not float")
