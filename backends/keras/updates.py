@@ -13,9 +13,15 @@ import math
 
 import numpy as np
 
-from .framework import tf
+from .framework import keras, tf
 
 _raw = tf.raw_ops
+
+
+def _variables(xs: list) -> list:
+    """The tf.Variables themselves: optimizer state made by ``create_buffer`` is a
+    keras.Variable, whose operators go through keras.ops (several us more per op)."""
+    return [x.value if isinstance(x, keras.Variable) else x for x in xs]
 
 
 def _scalar(value: float, like: tf.Variable) -> tf.Tensor:
@@ -23,10 +29,12 @@ def _scalar(value: float, like: tf.Variable) -> tf.Tensor:
 
 
 def axpby_(xs: list, a: float, ys: list | None, b: float) -> None:
+    xs = _variables(xs)
     if ys is None:
         for x in xs:
             x.assign(x * a)
         return
+    ys = _variables(ys)
     if a == 1.0:  # x -= (-b) * y, one fused kernel
         alpha = _scalar(-b, xs[0])
         for x, y in zip(xs, ys, strict=True):
@@ -39,13 +47,13 @@ def axpby_(xs: list, a: float, ys: list | None, b: float) -> None:
 
 
 def addcmul_(xs: list, a: float, ys: list, zs: list, b: float) -> None:
-    for x, y, z in zip(xs, ys, zs, strict=True):
+    for x, y, z in zip(_variables(xs), _variables(ys), _variables(zs), strict=True):
         x.assign((x * a if a != 1.0 else x) + y * z * b)
 
 
 def addcdiv_sqrt_(xs: list, a: float, ys: list, zs: list, c: float, eps: float,
                   b: float) -> None:
-    for x, y, z in zip(xs, ys, zs, strict=True):
+    for x, y, z in zip(_variables(xs), _variables(ys), _variables(zs), strict=True):
         update = y / (tf.sqrt(z) / c + eps) * b
         if a == 1.0:
             x.assign_add(update)
@@ -64,7 +72,8 @@ def adam_(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, beta1: f
     exact, float32 = 1.0 - beta2, 1.0 - float(np.float32(beta2))
     rescale = math.sqrt(exact / float32)
     scalars: dict = {}
-    for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+    for p, g, m, v in zip(params, grads, _variables(exp_avgs), _variables(exp_avg_sqs),
+                          strict=True):
         if decay:
             p.assign(p * (1.0 - decay))
         m.assign_add((g - m) * (1.0 - beta1))
