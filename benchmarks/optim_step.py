@@ -49,7 +49,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 MODELS = {"chapter MLP": [20, 256, 10], "MLP 10.5M": [1024, 2048, 2048, 2048, 10]}
-QUICK_MODELS = {"chapter MLP": [20, 256, 10], "MLP 0.3M": [256, 512, 256, 10]}
+QUICK_MODELS = {"chapter MLP": [20, 256, 10]}
 LR = 1e-6  # tiny: thousands of steps must not move the weights far
 RULES = {  # name: (pm.optim call, framework optimizer keyword arguments)
     "SGD": ("SGD", {}),
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict:
     if "steps" not in skip:
         results["steps"] = steps(backends, QUICK_MODELS if args.quick else MODELS,
                                  1 if args.quick else args.rounds,
-                                 0.005 if args.quick else 0.2)
+                                 0.002 if args.quick else 0.2)
     if "checkpoint" not in skip:
         width, depth = (256, 2) if args.quick else (4096, 6)
         results["checkpoint"] = checkpoints(backends, width, depth)
