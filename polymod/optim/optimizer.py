@@ -84,6 +84,7 @@ class Optimizer:
         complete["params"] = list(names) if names is not None else []
         self.param_groups.append(complete)
         self._fixed.append(names)
+        self._resolve(name for name, _ in self.net.named_parameters())  # fills the rest group
 
     def _names_of(self, params: Any, index: int) -> list[str] | None:
         if params is None:
