@@ -65,9 +65,10 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
         owner = registry.adapter_of(x)
     except BackendTypeError:
         kind = type(x)
+        hint = registry.conversion_hint(x) or " Convert data with pm.asarray(data)."
         return BackendTypeError(
-            f"{name} expects a tensor as input; received {kind.__module__}.{kind.__qualname__}. "
-            f"Convert data with pm.asarray(data).")
+            f"{name} expects a tensor as input; received {kind.__module__}.{kind.__qualname__}."
+            f"{hint}")
     binding = module.__dict__["_bound"]
     if binding is None:
         return None

@@ -55,6 +55,18 @@ def first_tensor(values: Any) -> Any:
     return None
 
 
+def _plain_array(module: Any, x: Any) -> np.ndarray:
+    """``np.asarray(x)`` for NumPy data that is not a plain ndarray (see ``adopt_array``)."""
+    if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask \
+            and np.ma.getmask(x).any():
+        hidden = int(np.ma.getmask(x).sum())
+        raise BackendTypeError(
+            f"{type(module).__name__} takes plain data; received a masked array with "
+            f"{hidden} masked value{'s' if hidden > 1 else ''}, which a model cannot skip. "
+            f"Fill them first, e.g. x.filled(0.0).", module=module)
+    return np.asarray(x)
+
+
 class LazyShapes:
     """Module's first call (bind, build) and ``initialize``."""
 
@@ -93,20 +105,26 @@ class LazyShapes:
 
     def _adopt_numpy(self, args: tuple) -> tuple:
         """NumPy input is data: moved to the module's backend (see ``adopt_array``)."""
-        return tuple(self.adopt_array(x, first=i == 0) if isinstance(x, _ndarray) else x
-                     for i, x in enumerate(args))
+        # A NumPy scalar is data as the first input (np.float64(1.0)); elsewhere it may be
+        # a count or a flag (range(n)), as a Python number would be, and passes as it is.
+        return tuple(self.adopt_array(x, first=i == 0)
+                     if isinstance(x, _ndarray) or (i == 0 and isinstance(x, np.generic))
+                     else x for i, x in enumerate(args))
 
     def adopt_array(self, x: np.ndarray, first: bool = False) -> Any:
-        """A NumPy array (or ndarray subclass: memmap, matrix, masked: taken as
-        ``np.asarray(x)``) as input of this module's backend.
+        """A NumPy array as input of this module's backend.
 
+        An ndarray subclass (memmap, matrix, record array) is taken as ``np.asarray(x)``,
+        and a NumPy scalar given as the first input (``np.float64(1.0)``) as a 0-d array; a masked array is
+        refused if any value is masked (``np.asarray`` would pass the hidden values on).
         Floats are cast to the model's dtype; integer and bool arrays keep their dtype,
         except as the first input of a float layer, which refuses them (the same
         outcome the frameworks' own ops give).
         """
         bound = self.__dict__["_bound"]
         dtype = self.__dict__["_dtype"]
-        x = np.asarray(x)
+        if type(x) is not _ndarray:
+            x = _plain_array(self, x)
         if x.dtype != dtype:
             kind = x.dtype.kind
             if kind == "f":

@@ -107,8 +107,10 @@ class Linear(Module):
     def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
         shape = tuple(X.shape)
         if not shape:
-            return ShapeError(f"Linear expects input with at least 1 dimension; received a "
-                              f"scalar (shape {shape}).")
+            features = self.in_features if self.in_features is not None else -1
+            return ShapeError(f"Linear expects input with at least 1 dimension (the features; "
+                              f"a batch adds one in front); received a scalar (shape {shape}). "
+                              f"Give it a batch dimension, e.g. x.reshape(1, {features}).")
         if self.in_features is not None and shape[-1] != self.in_features:
             return ShapeError(
                 f"Linear expects input with {self.in_features} features (last dimension); "
