@@ -20,45 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from . import registry, selection
+from . import registry
 from .errors import BackendTypeError, ShapeError
+from .operands import adapter_of as _of
+from .operands import dispatch as _dispatch
+from .operands import on as _on
 
-_by_type = registry.adapter_by_type
 _REFERENCE = registry.REFERENCE
-
-
-def _of(x: Any) -> Any:
-    try:
-        return _by_type[type(x)]
-    except KeyError:
-        return registry.adapter_of(x)
-
-
-def _dispatch(*args: Any) -> tuple[Any, tuple]:
-    """The adapter of the first framework tensor argument, and the arguments.
-
-    NumPy arrays are data: next to a framework tensor they go to its backend, so
-    ``where(numpy_mask, torch_x, torch_y)`` stays a torch op (and in its autograd
-    graph). With only Python scalars, the first becomes a tensor of the default
-    backend, so the result is that backend's native tensor (float32 for a float, as
-    ``pm.asarray``).
-    """
-    found = None
-    for x in args:
-        if not isinstance(x, (int, float, bool)):
-            adapter = _of(x)
-            if adapter.NAME != _REFERENCE:
-                found = adapter
-                break
-            found = found or adapter
-    if found is not None:
-        if found.NAME == _REFERENCE:
-            return found, args
-        return found, tuple(found.from_numpy(x) if type(x) is np.ndarray else x for x in args)
-    adapter = selection.chosen_adapter(None)
-    first = args[0]
-    array = np.asarray(first, np.float32) if type(first) is float else np.asarray(first)
-    return adapter, (adapter.from_numpy(array),) + args[1:]
 
 
 def relu(x: Any) -> Any:
@@ -71,7 +39,7 @@ def _float(x: Any, op: str) -> Any:
     disagree (torch refuses or promotes, TF refuses, MXNet truncates), so all refuse."""
     adapter = _of(x)
     dtype = adapter.dtype_of(x)
-    if dtype.kind not in "fc":
+    if dtype.kind not in "fc" and dtype.name != "bfloat16":  # ml_dtypes' bfloat16: kind V
         raise BackendTypeError(f"ops.{op} expects a float tensor; received a {adapter.NAME} "
                                f"tensor of dtype {dtype}. Convert it first with "
                                f"ops.astype(x, 'float32').")
@@ -217,14 +185,14 @@ def flatten(x: Any, start_dim: int = 1) -> Any:
 
 def concat(xs: Any, axis: int = 0, *, dim: int | None = None) -> Any:
     """Joins tensors along an existing axis."""
-    xs = list(xs)
-    return _of(xs[0]).concat(xs, _axis(axis, dim))
+    adapter, xs = _dispatch(*xs)
+    return adapter.concat(list(xs), _axis(axis, dim))
 
 
 def stack(xs: Any, axis: int = 0, *, dim: int | None = None) -> Any:
     """Joins tensors along a new axis."""
-    xs = list(xs)
-    return _of(xs[0]).stack(xs, _axis(axis, dim))
+    adapter, xs = _dispatch(*xs)
+    return adapter.stack(list(xs), _axis(axis, dim))
 
 
 def where(condition: Any, x: Any, y: Any) -> Any:
@@ -325,7 +293,8 @@ def take(x: Any, indices: Any, axis: int = 0) -> Any:
 
     Out-of-range indices raise on NumPy, torch and TensorFlow; MXNet clips them.
     """
-    return _of(x).take(x, indices, axis)
+    adapter = _of(x)
+    return adapter.take(x, _on(adapter, indices), axis)
 
 
 def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Any:
@@ -349,7 +318,8 @@ def split(x: Any, sections: int, axis: int = 0, *, dim: int | None = None) -> li
 
 def masked_fill(x: Any, mask: Any, value: float) -> Any:
     """``x`` with ``value`` where the boolean ``mask`` (broadcast to ``x``) is True."""
-    return _of(x).masked_fill(x, mask, value)
+    adapter = _of(x)
+    return adapter.masked_fill(x, _on(adapter, mask), value)
 
 
 def expand_dims(x: Any, axis: int = 0) -> Any:
