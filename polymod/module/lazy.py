@@ -44,6 +44,45 @@ class LazySlot:
         raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{self.name}'")
 
 
+def check_shapes(owner: Any, shapes: dict[str, tuple], expected: dict[str, tuple]) -> str | None:
+    """For a layer's ``check_lazy_shapes``: compares loaded ``shapes`` with ``expected``.
+
+    ``expected`` maps a handle name to its shape, where a size not known yet is a name
+    (``'in_features'``); every handle naming it must agree on it.
+
+    Example:
+        >>> import polymod as pm
+        >>> check_shapes(pm.nn.LazyLinear(4), {"weight": (7, 3), "bias": (5,)},
+        ...              {"weight": (4, "in_features"), "bias": (4,)})
+        'Linear needs weight (4, in_features) and bias (4,); the data has weight (7, 3) and bias (5,)'
+    """
+    sizes: dict[str, tuple[str, int]] = {}
+    fits = True
+    for name, got in shapes.items():
+        want = expected.get(name)
+        if want is None:
+            continue
+        if len(got) != len(want):
+            fits = False
+            break
+        for size, template in zip(got, want, strict=True):
+            if isinstance(template, int):
+                fits = fits and size == template
+            elif sizes.setdefault(template, (name, size))[1] != size:
+                fits = False
+    if fits:
+        return None
+    names = [n for n in expected if n in shapes]
+    need = _listed([f"{n} ({', '.join(map(str, expected[n]))}{',' * (len(expected[n]) == 1)})"
+                    for n in names])
+    have = _listed([f"{n} {tuple(shapes[n])}" for n in names])
+    return f"{type(owner).__name__} needs {need}; the data has {have}"
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def first_tensor(values: Any) -> Any:
     """The first value that is a tensor of some backend (a keyword-only first call)."""
     for value in values:

@@ -26,6 +26,9 @@ from .. import ops
 from ..errors import ShapeError
 from ..handles import Buffer, Parameter
 from ..module import Module
+from ..module.lazy import check_shapes
+
+_PER_CHANNEL = ("weight", "bias", "running_mean", "running_var")
 
 
 class _BatchNorm(Module):
@@ -54,10 +57,11 @@ class _BatchNorm(Module):
             self.build()
 
     def build(self, X: Any = None) -> None:
-        if self.num_features is None:
-            self.num_features = int(X.shape[1])
-        c = (self.num_features,)
         params = self._params
+        if self.num_features is None:  # from loaded values, else from the first input
+            loaded = [h.shape[0] for n, h in params.items() if n in _PER_CHANNEL and h.materialized]
+            self.num_features = loaded[0] if loaded else int(X.shape[1])
+        c = (self.num_features,)
         if self.affine:
             params["weight"].materialize(c, default=_init.Ones())
             params["bias"].materialize(c, default=_init.Zeros())
@@ -65,6 +69,10 @@ class _BatchNorm(Module):
             params["running_mean"].materialize(c, default=_init.Zeros())
             params["running_var"].materialize(c, default=_init.Ones())
         self.__dict__["_built"] = True
+
+    def check_lazy_shapes(self, shapes: dict[str, tuple]) -> str | None:
+        c = "num_features" if self.num_features is None else self.num_features
+        return check_shapes(self, shapes, {name: (c,) for name in _PER_CHANNEL})
 
     def bound_functions(self, adapter: Any) -> dict[str, Any]:
         return {"no_grad": adapter.no_grad}
