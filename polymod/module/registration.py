@@ -132,7 +132,12 @@ class Registration:
             handle._owners[:] = [(o, n) for o, n in handle._owners if o is not self or n != name]
 
     def _check_child(self, name: str, child: Any) -> None:
-        if child is self or any(m is self for m in child.modules()):
+        # Only a module that some module holds can be inside `child` (a cycle): a fresh
+        # one (`Sequential(Sequential(...))`, built inside out) needs no walk, so deep
+        # nesting builds in linear time. Every way of holding a module marks it `_held`
+        # (in-place appends to a plain list: at the next traversal).
+        if child is self or (self.__dict__.get("_held") and
+                             any(m is self for m in child.modules())):
             raise StateError(f"Assigning {type(child).__name__} to {name!r} of "
                              f"{type(self).__name__} would make a cycle: the module contains "
                              f"itself.")
@@ -144,6 +149,7 @@ class Registration:
                 f"child.to({mine.NAME!r}) to get a copy on this backend.")
 
     def _bind_child(self, child: Any) -> None:
+        child.__dict__["_held"] = True
         adapter = adapter_of_module(self)
         if adapter is not None and adapter_of_module(child) is not adapter:
             from .binding import bind_tree
