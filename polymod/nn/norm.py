@@ -31,6 +31,14 @@ from ..module.lazy import check_shapes
 _PER_CHANNEL = ("weight", "bias", "running_mean", "running_var")
 
 
+def same_dtype(X: Any, weight: Any) -> None:
+    """Input of another float dtype fails here, as in a Linear: built from elementwise ops,
+    a norm would otherwise follow each framework's promotion (torch and MXNet compute
+    float64 or bfloat16 input, TensorFlow refuses)."""
+    if X.dtype != weight.dtype:
+        raise TypeError(f"input of dtype {X.dtype}, weights of dtype {weight.dtype}")
+
+
 class _BatchNorm(Module):
     dims: tuple[int, ...] = (2, 3)
 
@@ -87,6 +95,9 @@ class _BatchNorm(Module):
         rank = len(X.shape)
         if rank not in self.ranks:
             self._check_rank(X)
+        reference = self.weight if self.affine else self.running_mean
+        if reference is not None:
+            same_dtype(X, reference)
         axes = (0,) + tuple(range(2, rank))
         shape = (1, self.num_features) + (1,) * (rank - 2)
         if self.training or not self.track_running_stats:
@@ -215,6 +226,8 @@ class LayerNorm(Module):
             self.weight = self.bias = None
 
     def forward(self, X: Any) -> Any:
+        if self.weight is not None:
+            same_dtype(X, self.weight)
         mean = ops.mean(X, axis=self._norm_axes, keepdims=True)
         centred = X - mean
         var = ops.mean(centred * centred, axis=self._norm_axes, keepdims=True)
