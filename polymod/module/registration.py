@@ -31,7 +31,7 @@ def refuse_framework_object(owner: Any, name: str, value: Any) -> None:
     spec = registry.framework_of(value)
     if spec is None:
         return
-    kind = type(value).__qualname__
+    kind = type(value).__name__  # not __qualname__: a class defined in a function
     if kind.endswith(("Parameter", "Variable")):  # meant to be trained: say how
         raise BackendTypeError(
             f"Cannot assign a {spec.name} {kind} to {name!r} of {type(owner).__name__}: it "
@@ -43,6 +43,18 @@ def refuse_framework_object(owner: Any, name: str, value: Any) -> None:
             f"{type(owner).__name__}: a polymod module can only hold polymod modules, which "
             f"run on every backend. Use the polymod layer instead (e.g. polymod.nn.Linear), or "
             f"keep the framework model outside and call it on the polymod model's output.")
+
+
+def _refuse_framework_objects_in(owner: Any, name: str, value: Any) -> None:
+    """``refuse_framework_object`` for everything inside (nested) lists, tuples, dicts."""
+    if type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            _refuse_framework_objects_in(owner, f"{name}.{index}", item)
+    elif type(value) is dict:
+        for key, item in value.items():
+            _refuse_framework_objects_in(owner, f"{name}.{key}", item)
+    elif not isinstance(value, Traversal):
+        refuse_framework_object(owner, name, value)
 
 
 class Registration:
@@ -77,6 +89,7 @@ class Registration:
             self._adopt_child(name, value)
         else:
             if type(value) in (list, tuple, dict):
+                _refuse_framework_objects_in(self, name, value)
                 children = [child for _, child in walk_container(name, value)]
                 for child in children:  # every check first, then bind
                     self._check_child(name, child)
