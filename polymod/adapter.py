@@ -125,6 +125,33 @@ def interface_names() -> list[str]:
     return names
 
 
+def assemble(namespace: dict[str, Any], *parts: Any) -> None:
+    """Fills an adapter package's namespace with every interface name, from its parts.
+
+    An adapter's ``__init__`` defines ``NAME``, ``TENSOR_TYPES`` and ``version`` and calls
+    ``assemble(globals(), tensors, autograd, ops, layers, twin)``: each other name of
+    ``Adapter`` is taken from the first part that defines it. The list of names lives
+    here only, so adding an adapter function is one line in the Protocol and one
+    function in each adapter.
+
+    Raises:
+        ImportError: a part lacks an interface name (the adapter is incomplete).
+    """
+    missing = []
+    for name in interface_names():
+        if name in namespace:
+            continue
+        for part in parts:
+            if name in vars(part):
+                namespace[name] = vars(part)[name]
+                break
+        else:
+            missing.append(name)
+    if missing:
+        raise ImportError(f"Adapter {namespace.get('__name__')} lacks {missing} (the names of "
+                          f"polymod.adapter.Adapter).")
+
+
 def empty_batch_safe(make_batch_of_one: Callable[[Any], Any],
                      make_empty: Callable[[Any], Any]) -> Callable:
     """Decorator for an adapter op its framework cannot run on an empty batch.

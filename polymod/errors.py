@@ -69,6 +69,18 @@ class BackendUnavailableError(PolymodError, ImportError):
     """The framework behind a backend is not installed."""
 
 
+class UnsupportedError(PolymodError, NotImplementedError):
+    """A model, layer or operation that polymod cannot convert (``pm.from_torch``).
+
+    ``nodes`` lists every operation that does not convert, each with the original's
+    target and source line, so one error shows all that is missing.
+    """
+
+    def __init__(self, message: str, *, nodes: list[str] | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.nodes = list(nodes or [])
+
+
 __all__ = [
     "PolymodError",
     "BackendTypeError",
@@ -80,4 +92,5 @@ __all__ = [
     "WeightsFileOSError",
     "BackendUnavailableError",
     "NameClashError",
+    "UnsupportedError",
 ]

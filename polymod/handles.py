@@ -40,6 +40,14 @@ def handle_of(x: Any) -> Handle | None:
     return handle if handle is not None and handle.current() is x else None
 
 
+def _owner(data: Any) -> Any:
+    """The adapter of a tensor (symbolic ones inside a traced graph too), or None."""
+    try:
+        return registry.adapter_of(data)
+    except BackendTypeError:
+        return None
+
+
 def _forget(key: int, ref: weakref.ref) -> None:
     if _by_value.get(key) is ref:
         del _by_value[key]
@@ -221,8 +229,7 @@ class Handle:
         in place where the framework allows it.
         """
         adapter = self.adapter
-        if adapter is not None and self._shape is not None and \
-                registry.adapter_by_type.get(type(data)) is adapter:
+        if adapter is not None and self._shape is not None and _owner(data) is adapter:
             if tuple(adapter.shape(data)) != self._shape:
                 raise self._shape_error(tuple(adapter.shape(data)))
             if adapter.dtype_of(data) != self.dtype:

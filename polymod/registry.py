@@ -15,15 +15,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import BackendNameError, BackendTypeError, BackendUnavailableError
 
 
-@dataclass(frozen=True)
-class BackendSpec:
+class BackendSpec(NamedTuple):
     """What polymod needs to know about one backend before importing anything of it.
 
     Attributes:

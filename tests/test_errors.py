@@ -134,7 +134,7 @@ def test_assigning_raw_torch_module_is_refused():
 
 
 def test_assigning_raw_keras_layer_is_refused():
-    pytest.importorskip("torch")  # torch first (see DESIGN.md)
+    pytest.importorskip("torch")  # torch first (docs/design.md, environment facts)
     keras = pytest.importorskip("keras")
     net = pm.Module()
     with pytest.raises(TypeError, match=r"keras model or layer \(Dense\).*'layer'"):
@@ -179,7 +179,7 @@ def test_attribute_shadowing_a_method(name):
             super().__init__()
             setattr(self, name, (nn.Linear(2, 2),))
 
-    with pytest.raises(pm.NameClashError) as info:  # a name problem: a ValueError (DESIGN.md)
+    with pytest.raises(pm.NameClashError) as info:  # a name problem: a ValueError (docs/errors.md)
         Bad()
     assert isinstance(info.value, ValueError)
     text = str(info.value)

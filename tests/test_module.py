@@ -10,7 +10,7 @@ import polymod as pm
 from polymod import nn, ops
 
 
-class MyLinear(pm.Module):  # DESIGN.md's custom layer, from data
+class MyLinear(pm.Module):  # the custom layer of docs/parameters.md, from data
     def __init__(self, in_units, units):
         super().__init__()
         self.weight = pm.Parameter(pm.randn(in_units, units, backend="numpy"))
@@ -20,7 +20,7 @@ class MyLinear(pm.Module):  # DESIGN.md's custom layer, from data
         return ops.relu(X @ self.weight + self.bias)
 
 
-class LazyScale(pm.Module):  # DESIGN.md's lazy custom layer, with build()
+class LazyScale(pm.Module):  # the lazy custom layer, with build()
     def build(self, X):
         self.scale = pm.Parameter(shape=(X.shape[-1],), init="ones")
 
