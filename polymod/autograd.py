@@ -120,7 +120,10 @@ def _refuse_non_tensor(value: Any, adapter: Any, has_aux: bool) -> None:
             return
         kind = f"a {registry.adapter_of(value).NAME} tensor ({type(value).__qualname__})"
     except BackendTypeError:
-        kind = "None" if value is None else f"{type(value).__qualname__} {value!r:.60}"
+        if isinstance(value, (tuple, list)):
+            kind = f"a {type(value).__qualname__} of {len(value)}"
+        else:
+            kind = "None" if value is None else f"{type(value).__qualname__} {value!r:.60}"
     if isinstance(value, (tuple, list)) and not has_aux:
         hint = ("If the function returns (loss, aux), pass has_aux=True: "
                 "pm.value_and_grad(fn, has_aux=True).")

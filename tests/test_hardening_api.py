@@ -86,9 +86,9 @@ def test_a_non_float_loss_is_refused_on_every_backend(backend, dtype):
 @pytest.mark.backends(*FRAMEWORKS)
 @pytest.mark.parametrize("returned, says", [
     (1.0, "returned float 1.0. Compute the loss"),
-    ((1.0, 2.0), "returned tuple .* pass has_aux=True"),
+    ((1.0, 2.0), "returned a tuple of 2. If .* pass has_aux=True"),
     (None, "returned None. Did the function forget"),
-    ("tensor_and_aux", "returned tuple .* pass has_aux=True"),
+    ("tensor_and_aux", "returned a tuple of 2. If .* pass has_aux=True"),
 ])
 def test_value_and_grad_says_what_the_function_must_return(backend, returned, says):
     """Weak spot: "'float' object has no attribute 'shape'"."""
