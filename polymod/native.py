@@ -64,7 +64,9 @@ def _structure(net: Module) -> tuple:
     """What a twin is built from: every submodule and every handle's native object, by
     path. A change (``net.weight = pm.Parameter(...)``, a new layer) means a new twin.
 
-    The cached twin holds every object named here, so no id is reused while it lives.
+    The cached twin holds every parameter object named here, so their ids are not
+    reused while it lives; a module id reused by a new module without parameters makes
+    no difference to a twin (its forward runs the polymod model).
     """
     modules = tuple((path, id(m)) for path, m in net.named_modules(remove_duplicate=False))
     handles = tuple((name, id(h.native))

@@ -154,8 +154,9 @@ class LazyShapes:
         """A NumPy array as input of this module's backend.
 
         An ndarray subclass (memmap, matrix, record array) is taken as ``np.asarray(x)``,
-        and a NumPy scalar given as the first input (``np.float64(1.0)``) as a 0-d array; a masked array is
-        refused if any value is masked (``np.asarray`` would pass the hidden values on).
+        and a NumPy scalar given as the first input (``np.float64(1.0)``) as a 0-d array;
+        a masked array is refused if any value is masked (``np.asarray`` would pass the
+        hidden values on).
         Floats are cast to the model's dtype; integer and bool arrays keep their dtype,
         except as the first input of a float layer, which refuses them (the same
         outcome the frameworks' own ops give).

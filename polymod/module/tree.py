@@ -119,6 +119,7 @@ class Traversal:
         order; a shared one appears once (under every path with ``remove_duplicate=False``).
         """
         memo = set() if memo is None else memo
+        reached: set[int] = set()  # every path (remove_duplicate=False): the cycle check
         stack = [(prefix, self, 1)]
         while stack:  # depth-first, children in order: the order PyTorch's recursion gives
             path, module, depth = stack.pop()
@@ -126,9 +127,9 @@ class Traversal:
                 if id(module) in memo:
                     continue
                 memo.add(id(module))
-            else:  # every path: one longer than the number of modules can only be a cycle
-                memo.add(id(module))
-                if depth > len(memo):
+            else:  # a path longer than the number of modules can only go round a cycle
+                reached.add(id(module))
+                if depth > len(reached):
                     raise StateError(f"{type(self).__name__} contains itself: the path "
                                      f"{path!r} goes round a cycle (a module was put inside "
                                      f"its own submodule, e.g. through a plain list).")
