@@ -55,6 +55,20 @@ LAYERS = {
         nn.TransformerEncoderLayer(6, 2, 8, dropout=0.0, batch_first=True), 2), (X3,)),
     "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(
         6, 2, 8, dropout=0.0, batch_first=True, activation="gelu"), (X3,)),
+    "AdaptiveAvgPool1d": (lambda: nn.AdaptiveAvgPool1d(4), (X3,)),
+    "AvgPool1d": (lambda: nn.AvgPool1d(3, 2, 1), (X3,)),
+    "ConvTranspose1d": (lambda: nn.ConvTranspose1d(3, 4, 3, stride=2), (X3,)),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(3, 4, 2, stride=2, groups=1), (X4,)),
+    "ELU": (lambda: nn.ELU(0.5), (X2,)),
+    "GroupNorm": (lambda: nn.GroupNorm(3, 3), (X4,)),
+    "Hardsigmoid": (lambda: nn.Hardsigmoid(), (X2,)),
+    "Hardswish": (lambda: nn.Hardswish(), (X2,)),
+    "InstanceNorm1d": (lambda: nn.InstanceNorm1d(3, affine=True), (X3,)),
+    "InstanceNorm2d": (lambda: nn.InstanceNorm2d(3, track_running_stats=True), (X4,)),
+    "MaxPool1d": (lambda: nn.MaxPool1d(2), (X3,)),
+    "ReLU6": (lambda: nn.ReLU6(), (X2,)),
+    "Softplus": (lambda: nn.Softplus(2.0), (X2,)),
+    "Upsample": (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (X4,)),
 }
 
 

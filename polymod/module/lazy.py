@@ -111,8 +111,8 @@ class LazyShapes:
 
     __dict__: dict[str, Any]
 
-    #: Layers that take indices (embeddings) set this to accept integer input.
     accepts_integer_input = False
+    """Layers that take indices (embeddings) set this to accept integer input."""
 
     def build(self, *args: Any, **kwargs: Any) -> None:
         """Optional hook, called once with the first input, to create lazy parameters."""

@@ -265,25 +265,8 @@ class AdaptiveAvgPool2d(Module):
         if len(self.output_size) != 2:
             raise ValueError(f"output_size must be an int or a pair; received {output_size!r}.")
 
-    def bound_functions(self, adapter: Any) -> dict[str, Any]:
-        return {"avg_pool2d": adapter.avg_pool2d}
-
     def forward(self, X: Any) -> Any:
-        h, w = int(X.shape[2]), int(X.shape[3])
-        oh = h if self.output_size[0] is None else self.output_size[0]
-        ow = w if self.output_size[1] is None else self.output_size[1]
-        if (oh, ow) == (1, 1):
-            return ops.mean(X, axis=(2, 3), keepdims=True)
-        if h % oh == 0 and w % ow == 0:
-            kernel = (h // oh, w // ow)
-            return self._bound.avg_pool2d(X, kernel, kernel, (0, 0))
-        rows = []
-        for i in range(oh):
-            h0, h1 = (i * h) // oh, -((-(i + 1) * h) // oh)
-            cells = [ops.mean(X[:, :, h0:h1, (j * w) // ow:-((-(j + 1) * w) // ow)],
-                              axis=(2, 3), keepdims=True) for j in range(ow)]
-            rows.append(ops.concat(cells, axis=3))
-        return ops.concat(rows, axis=2)
+        return ops.adaptive_avg_pool2d(X, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

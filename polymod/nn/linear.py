@@ -11,13 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import init as _init
+from .. import ops
 from ..errors import ShapeError
 from ..handles import Parameter
 from ..module import Module
 from ..module import diagnose as _diagnose
 from ..module.core import _NOTHING, _fast_types
 from ..module.lazy import check_shapes
-from .activation import ACTIVATIONS
+from .activation import ACTIVATIONS, ADAPTER_ACTIVATIONS
 
 
 class Linear(Module):
@@ -85,7 +86,8 @@ class Linear(Module):
     def bound_functions(self, adapter: Any) -> dict[str, Any]:
         name = self.activation
         act = (name if callable(name) else None if name in (None, "linear", "identity")
-               else getattr(adapter, name))
+               else getattr(adapter, name) if name in ADAPTER_ACTIVATIONS
+               else getattr(ops, name))
         # plain: this class's own forward, so __call__ may run it inline
         return {"linear": adapter.linear, "act": act,
                 "plain": type(self).forward is Linear.forward}
