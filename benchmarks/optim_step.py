@@ -1,13 +1,13 @@
 """pm.optim's step against each framework's own optimizer, and checkpoint save/load.
 
-Run from the repository root (polymod installed, e.g. ``pip install -e .[all]``)::
-
     python benchmarks/optim_step.py                      # full run (a few minutes)
     python benchmarks/optim_step.py --quick --json out.json
-    python benchmarks/optim_step.py --backends torch --skip checkpoint
+    python benchmarks/optim_step.py --backends torch --optim-parts steps
 
-**Steps.** One thread, in one process, alternating rounds, best round kept (as
-``bench.py``). For each backend, model and rule, the same parameters (the native twin's
+Not one of ``bench.py``'s parts (its 10.5M-parameter steps and 1.2 GB checkpoints take
+minutes): run it alone. It takes the common options (``harness``).
+
+**Steps.** One thread, alternating rounds, best round kept. For each backend, model and rule, the same parameters (the native twin's
 storage) and the same gradients are stepped by polymod and by the framework's own
 optimizer: ``torch.optim`` (its default, the single-tensor loop on CPU), Keras
 ``optimizer.apply(grads, variables)`` (eager), ``gluon.Trainer.step`` (MXNet's fused
@@ -28,25 +28,15 @@ Nothing here is asserted; ``tests/test_benchmark_optim.py`` only checks that
 
 from __future__ import annotations
 
-import os
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-             "MXNET_CPU_WORKER_NTHREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-    os.environ[_var] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import harness  # first: one thread everywhere
+import numpy as np
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
+NAME = "optim"
 
 MODELS = {"chapter MLP": [20, 256, 10], "MLP 10.5M": [1024, 2048, 2048, 2048, 10]}
 QUICK_MODELS = {"chapter MLP": [20, 256, 10]}
@@ -59,56 +49,6 @@ RULES = {  # name: (pm.optim call, framework optimizer keyword arguments)
     "RMSprop": ("RMSprop", {}),
 }
 TARGET = 1.10
-
-
-def _time_calls(fn: Callable[[], Any], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - start) / n
-
-
-def compare(candidates: dict[str, Callable[[], Any]], rounds: int, target_s: float,
-            sync: Callable[[], Any]) -> dict[str, float]:
-    """Best (min) µs per call of each candidate over alternating rounds."""
-    calls = {}
-    for name, fn in candidates.items():
-        for _ in range(3):
-            fn()
-        sync()
-        one = _time_calls(lambda f=fn: (f(), sync()), 2)
-        calls[name] = int(min(2000, max(2, target_s / max(one, 1e-7))))
-    best = {name: float("inf") for name in candidates}
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(rounds):
-            for name, fn in candidates.items():
-                start = time.perf_counter()
-                for _ in range(calls[name]):
-                    fn()
-                sync()
-                best[name] = min(best[name], (time.perf_counter() - start) / calls[name])
-    finally:
-        gc.enable()
-    return {name: t * 1e6 for name, t in best.items()}
-
-
-def load(backend: str) -> Any:
-    import polymod as pm
-
-    if backend in ("torch", "keras"):
-        import torch
-
-        torch.set_num_threads(1)
-    if backend == "keras":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pm.registry.adapter(backend)
 
 
 def mlp(sizes: list[int]) -> Any:
@@ -171,21 +111,21 @@ class Native:
             self.step = step
 
 
-def sync_for(backend: str) -> Callable[[], Any]:
+def synced(backend: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn``, and on Gluon a wait for MXNet's engine (it runs operators asynchronously)."""
     if backend == "gluon":
         import mxnet as mx
 
-        return mx.nd.waitall
-    return lambda: None
+        return lambda: (fn(), mx.nd.waitall())
+    return fn
 
 
-def steps(backends: list[str], models: dict[str, list[int]], rounds: int,
-          target_s: float) -> list[dict]:
+def steps(ctx: harness.Context) -> list[dict]:
     import polymod as pm
 
     rows = []
-    for backend in backends:
-        load(backend)
+    models = QUICK_MODELS if ctx.quick else MODELS
+    for backend in ctx.frameworks:
         for model, sizes in models.items():
             net = mlp(sizes).to(backend)
             rng = np.random.default_rng(0)
@@ -200,14 +140,15 @@ def steps(backends: list[str], models: dict[str, list[int]], rounds: int,
                                  "rule": rule, "status": f"n/a: {err}"})
                     continue
                 opt = getattr(pm.optim, kind)(net, lr=LR, **kwargs)
-                best = compare({"polymod": lambda o=opt, g=grads: o.step(g), "native": native.step},
-                               rounds, target_s, sync_for(backend))
+                best = ctx.compare({
+                    "polymod": synced(backend, lambda o=opt, g=grads: o.step(g)),
+                    "native": synced(backend, native.step)})
                 ratio = best["polymod"] / best["native"]
                 rows.append({"backend": backend, "model": model, "params": count, "rule": rule,
                              "us_polymod": best["polymod"], "us_native": best["native"],
                              "ratio": ratio, "status": "PASS" if ratio <= TARGET else "OVER"})
-                print(f"{backend:<6} {model:<12} {rule:<13} polymod {best['polymod']:>10.1f} us"
-                      f"  own {best['native']:>10.1f} us  ratio {ratio:5.2f}", flush=True)
+                ctx.log(f"{backend:<6} {model:<12} {rule:<13} polymod {best['polymod']:>10.1f} µs"
+                        f"  own {best['native']:>10.1f} µs  ratio {ratio:5.2f}")
     return rows
 
 
@@ -269,51 +210,39 @@ print(json.dumps(result))
 """
 
 
-def checkpoints(backends: list[str], width: int, depth: int) -> list[dict]:
+def checkpoints(ctx: harness.Context) -> list[dict]:
+    width, depth = (256, 2) if ctx.quick else (4096, 6)
     rows = []
-    for backend in backends:
+    for backend in ctx.frameworks:
         with tempfile.TemporaryDirectory() as folder:
-            proc = subprocess.run([sys.executable, "-c", CHECKPOINT_SCRIPT, backend, str(width),
-                                   str(depth), folder], capture_output=True, text=True,
-                                  timeout=1800)
-        if proc.returncode != 0:
-            rows.append({"backend": backend, "error": proc.stderr[-2000:]})
-            print(f"checkpoint {backend}: failed\n{proc.stderr[-2000:]}", flush=True)
-            continue
-        row = json.loads(proc.stdout.strip().splitlines()[-1])
+            row = harness.run_script(CHECKPOINT_SCRIPT, backend, width, depth, folder,
+                                     timeout=1800)
+        row["backend"] = backend
         rows.append(row)
-        print(f"checkpoint {backend:<6} {row['params'] / 1e6:.1f}M params + Adam state, "
-              f"{row['file_mb']:.0f} MB: save {row['save_seconds']:.2f} s (peak +"
-              f"{row['save_peak_extra_mb']:.0f} MB), load {row['load_seconds']:.2f} s (peak +"
-              f"{row['load_peak_extra_mb']:.0f} MB)", flush=True)
+        if "error" in row:
+            ctx.log(f"checkpoint {backend}: failed: {row['error']}")
+            continue
+        ctx.log(f"checkpoint {backend:<6} {row['params'] / 1e6:.1f}M params + Adam state, "
+                f"{row['file_mb']:.0f} MB: save {row['save_seconds']:.2f} s (peak +"
+                f"{row['save_peak_extra_mb']:.0f} MB), load {row['load_seconds']:.2f} s (peak +"
+                f"{row['load_peak_extra_mb']:.0f} MB)")
     return rows
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backends", default="torch,keras,gluon")
-    parser.add_argument("--quick", action="store_true", help="tiny models, one round")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--skip", default="", help="comma-separated: steps, checkpoint")
-    parser.add_argument("--json", default=None, help="write the results to this file")
-    args = parser.parse_args(argv)
-    import polymod as pm
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--optim-parts", default="steps,checkpoint",
+                        help="what to run: steps, checkpoint or both (default)")
 
-    backends = [b for b in args.backends.split(",") if b in pm.available_backends()]
-    skip = set(args.skip.split(","))
-    results: dict[str, Any] = {"target_ratio": TARGET}
-    if "steps" not in skip:
-        results["steps"] = steps(backends, QUICK_MODELS if args.quick else MODELS,
-                                 1 if args.quick else args.rounds,
-                                 0.002 if args.quick else 0.2)
-    if "checkpoint" not in skip:
-        width, depth = (256, 2) if args.quick else (4096, 6)
-        results["checkpoint"] = checkpoints(backends, width, depth)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-    return results
+
+def run(ctx: harness.Context) -> dict:
+    wanted = set(ctx.args.optim_parts.split(","))
+    result: dict[str, Any] = {"optim_target_ratio": TARGET}
+    if "steps" in wanted:
+        result["optim_steps"] = steps(ctx)
+    if "checkpoint" in wanted:
+        result["optim_checkpoint"] = checkpoints(ctx)
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(harness.run_alone(sys.modules[__name__]))

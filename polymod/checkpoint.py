@@ -17,10 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from . import io as _io
 from . import random as _random
-from .errors import WeightsFileError
+from . import registry
+from .errors import UninitializedParameterError, WeightsFileError
+from .io.atomic import write_file
+from .io.format import checked_path, read_header, read_tensors
+from .io.weights import FORMAT_VERSION
 from .module import Module
+from .module.state import load_into
 
 CHECKPOINT_VERSION = "1"
 
@@ -37,9 +41,10 @@ def save_checkpoint(path: str | os.PathLike, net: Module, optimizer: Any = None,
         step: the training step (or any integer) to give back on loading.
 
     Raises:
-        WeightsFileError: the model has lazy parameters, the folder does not exist, or
-            the scheduler's state is not JSON data (a ``LambdaLR`` lambda object
-            holding arrays, say).
+        UninitializedParameterError: the model has lazy parameters.
+        WeightsFileError: a bad path (``WeightsFileOSError`` when the system refuses), or
+            the scheduler's state is not JSON data (a ``LambdaLR`` lambda object holding
+            arrays, say).
 
     Example:
         >>> import os, tempfile, polymod as pm
@@ -56,8 +61,9 @@ def save_checkpoint(path: str | os.PathLike, net: Module, optimizer: Any = None,
     for kinds in (net.named_parameters(), net.named_buffers(), net.named_constants()):
         for name, handle in kinds:
             if not handle.materialized:
-                raise WeightsFileError(f"Cannot save a checkpoint of {type(net).__name__}: "
-                                       f"{name!r} is still lazy. Call the model once first.")
+                raise UninitializedParameterError(
+                    f"Cannot save a checkpoint of {type(net).__name__}: {name!r} is still "
+                    f"lazy. Call the model once (net(X)) or net.initialize(X) first.")
             tensors.append((f"model/{name}", handle.dtype, handle.shape, handle.numpy))
             model_names.append(name)
     info: dict[str, Any] = {"step": int(step), "backend": net.backend, "model": model_names,
@@ -85,10 +91,10 @@ def save_checkpoint(path: str | os.PathLike, net: Module, optimizer: Any = None,
     except (TypeError, ValueError) as err:
         raise WeightsFileError(f"Cannot save a checkpoint to {os.fspath(path)!r}: the "
                                f"scheduler's state is not JSON data ({err}).") from None
-    _io.write_tensors(path, tensors, {"format": "polymod", "format_version":
-                                      _io.FORMAT_VERSION, "layout": "torch",
-                                      "kind": "checkpoint", "checkpoint_version":
-                                      CHECKPOINT_VERSION, "checkpoint": encoded})
+    write_file(path, [entry[:3] for entry in tensors], [entry[3] for entry in tensors],
+               {"format": "polymod", "format_version": FORMAT_VERSION,
+                "layout": registry.NEUTRAL_LAYOUT, "kind": "checkpoint",
+                "checkpoint_version": CHECKPOINT_VERSION, "checkpoint": encoded})
 
 
 def load_checkpoint(path: str | os.PathLike, net: Module, optimizer: Any = None,
@@ -107,8 +113,8 @@ def load_checkpoint(path: str | os.PathLike, net: Module, optimizer: Any = None,
         StateError, ShapeError, ValueError: the optimizer or scheduler does not fit it
             (as their ``load_state_dict`` raise).
     """
-    path = os.fspath(path)
-    header = _io.read_header(path)
+    path = checked_path(path, "read checkpoint")
+    header = read_header(path)
     info = _checkpoint_info(path)
     model_names = [f"model/{n}" for n in info["model"]]
     _check_model(path, header, info["model"], net)
@@ -122,9 +128,8 @@ def load_checkpoint(path: str | os.PathLike, net: Module, optimizer: Any = None,
                                    f"{'no scheduler' if saved is None else saved['type']}; "
                                    f"received a {type(scheduler).__name__}.")
         scheduler._checked(saved["state"])
-    model = _io.read(path, model_names)
-    _io.check_and_assign(net, {n[len("model/"):]: a for n, a in model.items()}, True,
-                         source=path)
+    model = read_tensors(path, header, model_names)
+    load_into(net, {n[len("model/"):]: a for n, a in model.items()}, True, source=path)
     del model
     if plan is not None:
         optimizer._apply_load(plan)
@@ -177,7 +182,7 @@ def _optimizer_plan(path: str, header: dict, info: dict, optimizer: Any) -> tupl
                                f"received a {type(optimizer).__name__}.")
     names = [f"optimizer/{i}/{k}" for i, keys in saved["keys"].items() for k in keys
              if k != "step"]
-    arrays = _io.read(path, names)
+    arrays = read_tensors(path, header, names)
     state: dict[int, dict[str, Any]] = {}
     for index, keys in saved["keys"].items():
         per_param = state[int(index)] = {}

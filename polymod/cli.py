@@ -44,7 +44,7 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 def _parse_backends(text: str | None) -> list[str]:
     if not text:
-        return [b for b in registry.available_backends() if b != "numpy"]
+        return [b for b in registry.available_backends() if b != registry.REFERENCE]
     names = []
     for part in text.split(","):
         if not part.strip():
@@ -56,7 +56,7 @@ def _parse_backends(text: str | None) -> list[str]:
         if not registry.is_installed(name):
             raise UsageError(f"Backend {name!r} is not installed: pip install "
                              f"'polymod[{registry.spec(name).extra}]'.")
-        if name != "numpy":
+        if name != registry.REFERENCE:
             names.append(name)
     return names
 
@@ -137,6 +137,10 @@ def _compare(args: argparse.Namespace) -> int:
     for flag in ("rtol", "atol"):
         if getattr(args, flag) < 0:
             raise UsageError(f"--{flag} must be >= 0; received {getattr(args, flag)}.")
+    if getattr(args, "original", None):  # compare a converted model with its original
+        from .convert.cli import compare_with_original
+
+        return compare_with_original(args, backends)
     if args.target:
         targets = {args.target: _checked(_load_factory(args.target), args.target)}
         shape = _parse_shape(args.input_shape or "2,20")
@@ -165,7 +169,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(_table(records))
         bad = sum(not r.ok for r in records)
         print(f"\n{len(records) - bad} agree, {bad} disagree or fail "
-              f"(reference: numpy; rtol={args.rtol:g}, atol={args.atol:g})")
+              f"(reference: {registry.REFERENCE}; rtol={args.rtol:g}, atol={args.atol:g})")
     return 0 if all(r.ok for r in records) else 1
 
 
@@ -201,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--no-timing", action="store_true", help="skip the per-call timing")
     cmp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     cmp.set_defaults(run=_compare)
+    from .interop import add_cli
+
+    add_cli(cmp, sub, UsageError=UsageError, load_factory=_load_factory,
+            parse_shape=_parse_shape, table=_table)
     info = sub.add_parser("info", help="list backends, versions and what is missing")
     info.set_defaults(run=_info)
     return parser

@@ -122,7 +122,7 @@ def run_backend(factory: Callable[[], Module], inputs: Sequence[np.ndarray], nam
                 undo()
             record._final = adapter.to_numpy(out)
             record.output_shape = list(record._final.shape)
-            if grads and backend != "numpy":
+            if grads and backend != registry.REFERENCE:
                 def loss(m: Module, *xs: Any) -> Any:
                     return ops.sum(m(*xs))
 
@@ -143,10 +143,11 @@ def compare(factory: Callable[[], Module], inputs: Sequence[Any], backends: Sequ
     """Runs ``factory()`` on the NumPy reference and on ``backends``; returns one record each."""
     arrays = [np.asarray(registry.adapter_of(x).to_numpy(x)) if not isinstance(
         x, np.ndarray) else x for x in inputs]
-    frameworks = [b for b in (backends or registry.available_backends()) if b != "numpy"]
+    frameworks = [b for b in (backends or registry.available_backends())
+                  if b != registry.REFERENCE]
     frameworks = [registry.canonical_name(b) for b in frameworks]
     records = []
-    for backend in ["numpy", *frameworks]:
+    for backend in [registry.REFERENCE, *frameworks]:
         if progress is not None:
             progress(f"{name} on {backend}")
         records.append(run_backend(factory, arrays, name, backend, seed, grads, timing))

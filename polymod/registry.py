@@ -15,15 +15,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import BackendNameError, BackendTypeError, BackendUnavailableError
 
 
-@dataclass(frozen=True)
-class BackendSpec:
+class BackendSpec(NamedTuple):
     """What polymod needs to know about one backend before importing anything of it.
 
     Attributes:
@@ -36,6 +34,9 @@ class BackendSpec:
             ``pm.load_native`` takes such objects.
         tensor: how error messages name its tensor type.
         reference: the forward-only NumPy oracle (no gradients, no native twin).
+        converts: other array types of the framework that polymod does not take:
+            ``(module.qualname, what it is, the expression converting x to tensor)``;
+            error messages about such input show the conversion.
     """
 
     name: str
@@ -45,6 +46,7 @@ class BackendSpec:
     owns: tuple[str, ...] = ()
     tensor: str = ""
     reference: bool = False
+    converts: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def adapter_module(self) -> str:
@@ -65,7 +67,9 @@ SPECS: tuple[BackendSpec, ...] = (
                 aliases=("tensorflow", "tf"), owns=("keras", "tensorflow", "tf_keras"),
                 tensor="TensorFlow tensor"),
     BackendSpec("gluon", requires=("mxnet",), extra="gluon", aliases=("mxnet", "mx"),
-                owns=("mxnet",), tensor="mx.np.ndarray"),
+                owns=("mxnet",), tensor="mx.np.ndarray",
+                converts=(("mxnet.ndarray.ndarray.NDArray", "MXNet's legacy NDArray",
+                           "x.as_np_ndarray()"),)),
 )
 
 _BY_NAME = {spec.name: spec for spec in SPECS}
@@ -76,12 +80,24 @@ _OWNER = {module: spec for spec in SPECS for module in spec.owns}
 NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
 #: The backends with gradients and native twins (every one but the reference).
 FRAMEWORKS: tuple[str, ...] = tuple(spec.name for spec in SPECS if not spec.reference)
+#: The neutral layout of every tensor (a Linear weight is (out, in), data is NC...):
+#: PyTorch's. Recorded in weight files' metadata.
+NEUTRAL_LAYOUT = "torch"
 #: The forward-only reference backend.
 REFERENCE: str = next(spec.name for spec in SPECS if spec.reference)
 
 _adapters: dict[str, ModuleType] = {}
 #: type(tensor) -> adapter; read directly by the hot paths of ``polymod.ops``.
 adapter_by_type: dict[type, ModuleType] = {}
+#: The frameworks' tensor types seen so far (never NumPy's): ``Module.__call__`` takes its
+#: fast path for these.
+framework_types: set[type] = set()
+
+
+def _remember(tensor_type: type, module: ModuleType) -> None:
+    adapter_by_type.setdefault(tensor_type, module)
+    if module.NAME != REFERENCE:
+        framework_types.add(tensor_type)
 
 
 def spec(name: str) -> BackendSpec:
@@ -158,7 +174,7 @@ def adapter(name: str) -> ModuleType:
         module = importlib.import_module(chosen.adapter_module)
         _adapters[chosen.name] = module
         for tensor_type in module.TENSOR_TYPES:
-            adapter_by_type.setdefault(tensor_type, module)
+            _remember(tensor_type, module)
     return _adapters[chosen.name]
 
 
@@ -182,10 +198,23 @@ def _resolve_type(x: Any) -> ModuleType:
             continue
         module = adapter(each.name)
         if isinstance(x, module.TENSOR_TYPES):
-            adapter_by_type[kind] = module
+            _remember(kind, module)
             return module
     raise BackendTypeError(f"Expected a tensor ({tensor_kinds()}); received "
-                           f"{kind.__module__}.{kind.__qualname__}.")
+                           f"{kind.__module__}.{kind.__qualname__}.{conversion_hint(x)}")
+
+
+def conversion_hint(x: Any) -> str:
+    """For an array type of a framework that polymod does not take (MXNet's legacy
+    ``NDArray``), a sentence saying how to convert it; otherwise ''."""
+    for cls in type(x).__mro__:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        for each in SPECS:
+            for legacy, what, how in each.converts:
+                if name == legacy:
+                    return (f" It is {what}: convert it with {how} (the {each.name} "
+                            f"backend's {each.tensor}).")
+    return ""
 
 
 def backend_of(x: Any) -> str:

@@ -143,7 +143,7 @@ def summary(net: Module, *inputs: Any, **kwinputs: Any) -> Summary:
                          f"(pm.summary(net, X)) so that their shapes are known.")
     rows, counted, total, trainable = [], set(), 0, 0
     for name, module in net.named_modules():
-        own = [h for n, h in module.named_parameters() if "." not in n]  # not a child's
+        own = [h for _, h in module.named_parameters(recurse=False)]  # not a child's
         flags = {h.trainable for h in own}
         params = sum(h.size for h in own)
         rows.append(Row(name, name.count(".") + bool(name), type(module).__name__,

@@ -27,7 +27,8 @@ def test_quick_optimizer_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     data = json.loads(out.read_text())
-    rows = data["steps"]
+    assert set(data) == {"config", "optim_target_ratio", "optim_steps", "optim_checkpoint"}
+    rows = data["optim_steps"]
     assert {(r["backend"], r["rule"]) for r in rows} == {
         (b, rule) for b in FRAMEWORKS for rule in ("SGD", "SGD momentum", "Adam", "AdamW",
                                                    "RMSprop")}
@@ -37,7 +38,7 @@ def test_quick_optimizer_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
             continue
         assert r["us_polymod"] > 0 and r["us_native"] > 0 and r["ratio"] > 0, r
         assert r["status"] in ("PASS", "OVER")
-    checkpoints = {r["backend"]: r for r in data["checkpoint"]}
+    checkpoints = {r["backend"]: r for r in data["optim_checkpoint"]}
     assert set(checkpoints) == set(FRAMEWORKS)
     for r in checkpoints.values():
         assert "error" not in r, r

@@ -17,8 +17,8 @@ import numpy as np
 
 from .. import registry
 from ..errors import BackendTypeError, StateError
+from ..handles import Parameter
 from ..module import Module
-from ..parameter import Parameter
 from . import state as _state
 from .groups import resolve_groups, validate_group
 
