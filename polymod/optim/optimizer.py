@@ -143,10 +143,11 @@ class Optimizer:
     def _adapter(self) -> Any:
         backend = self.net.backend
         if backend is None:
+            choices = "|".join(repr(name) for name in registry.FRAMEWORKS)
             raise StateError(f"{type(self).__name__}.step: {type(self.net).__name__} is not "
                              f"bound to a backend yet. Call the model once (or "
-                             f"pm.value_and_grad, which does), or net.to('torch'|'keras'|"
-                             f"'gluon'), before stepping.")
+                             f"pm.value_and_grad, which does), or net.to({choices}), before "
+                             f"stepping.")
         return registry.adapter(backend)
 
     def _resolve(self, names_in_model: Iterable[str]) -> list[list[str]]:

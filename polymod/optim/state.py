@@ -10,15 +10,15 @@ present, else by position), and polymod's load into ``torch.optim``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .. import registry
 from ..errors import BackendTypeError, ShapeError, StateError
 
-if TYPE_CHECKING:
-    from .optimizer import Optimizer
+# ``opt`` below is a pm.optim.Optimizer (not imported: optimizer.py imports this file)
+Optimizer = Any
 
 # torch.optim flags polymod accepts when loading: implementation choices, not the maths
 _IGNORED = {"foreach", "fused", "capturable", "differentiable", "initial_lr", "param_names",
@@ -80,8 +80,8 @@ def plan_load(opt: Optimizer, state_dict: Mapping[str, Any],
     kind = type(opt).__name__
     if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
         raise StateError(f"{kind}.load_state_dict expects a dict with 'state' and "
-                         f"'param_groups' (what state_dict() returns, or torch.optim's); "
-                         f"received {_describe(state_dict)}.")
+                         f"'param_groups' (what state_dict() returns); received "
+                         f"{_describe(state_dict)}.")
     saved_groups = list(state_dict["param_groups"])
     handles = dict(opt.net.named_parameters())
     current = opt._resolve(handles)
