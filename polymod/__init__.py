@@ -43,6 +43,8 @@ _LAZY = {
     "value_and_grad": ".autograd", "no_grad": ".autograd", "native": ".native",
     "functional_call": ".functional",
     "save": ".io", "load": ".io", "load_native": ".io", "from_torch": ".interop",
+    "save_checkpoint": ".checkpoint", "load_checkpoint": ".checkpoint",
+    "summary": ".summary", "Summary": ".summary",
 }
 _SUBMODULES = {"nn", "ops", "init", "optim", "io", "testing", "registry", "selection",
                "examples", "compare", "interop", "convert", "functional"}
@@ -50,6 +52,7 @@ _SUBMODULES = {"nn", "ops", "init", "optim", "io", "testing", "registry", "selec
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from . import functional, init, io, nn, ops, optim, testing
     from .autograd import no_grad, value_and_grad
+    from .checkpoint import load_checkpoint, save_checkpoint
     from .functional import functional_call
     from .handles import Buffer, Constant, Handle, Parameter, constant
     from .interop import from_torch
@@ -57,6 +60,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .module import Module
     from .native import native
     from .random import rand, randn, seed
+    from .summary import Summary, summary
     from .tensor import asarray, ones, to_numpy, zeros
 
 
@@ -82,7 +86,7 @@ __all__ = [
     "available_backends", "set_backend", "get_backend", "use_backend", "backend_of",
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
     "value_and_grad", "no_grad", "functional_call", "functional", "native", "save", "load",
-    "load_native",
+    "load_native", "save_checkpoint", "load_checkpoint", "summary", "Summary",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
     "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
     "WeightsFileError", "WeightsFileOSError", "UnsupportedError", "from_torch",
