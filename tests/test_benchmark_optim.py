@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 import polymod as pm
-from polymod import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "optim_step.py"
-FRAMEWORKS = [b for b in registry.FRAMEWORKS if b in pm.available_backends()]
+# the frameworks benchmarks/harness.py has native code for (its FRAMEWORKS): JAX's own
+# optimizers live in optax, which optim_step.py does not compare with (yet)
+FRAMEWORKS = [b for b in ("torch", "keras", "gluon") if b in pm.available_backends()]
 
 
 @pytest.mark.skipif(not FRAMEWORKS, reason="no framework backend installed")

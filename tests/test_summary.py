@@ -25,6 +25,8 @@ def _native_count(net):
         return sum(p.numel() for p in twin.parameters())
     if net.backend == "keras":
         return twin.count_params()
+    if net.backend == "jax":  # the twin's params pytree
+        return sum(int(np.prod(p.shape)) for p in twin.params.values())
     return sum(int(np.prod(p.shape)) for p in twin.collect_params().values())  # gluon
 
 
