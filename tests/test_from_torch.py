@@ -102,16 +102,48 @@ def test_bert():
     assert net.accepts_integer_input
 
 
-@pytest.mark.xfail(raises=pm.UnsupportedError, strict=True, reason=(
-    "not done: Hugging Face's causal-mask code exports to aten.index.Tensor (advanced "
-    "indexing), aten.new_ones and aten.diff, which the converter does not map yet"))
 def test_gpt2():
     tf = _transformers()
     torch.manual_seed(0)
     config = tf.GPT2Config(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64,
                            use_cache=False, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                            bos_token_id=0, eos_token_id=0)
-    check_against_torch(tf.GPT2Model(config), torch.randint(0, 99, (2, 7)))
+    model = tf.GPT2Model(config)
+    # Hugging Face's causal mask: aten.diff, new_ones, cumsum, advanced indexing (index.Tensor)
+    net = check_against_torch(model, torch.randint(0, 99, (2, 7)))
+    assert "ops.take(" in net.source and "ops.logical_and(" in net.source
+    # exported with dynamic sizes: another batch and length run without converting again
+    ids = torch.randint(0, 99, (3, 5))
+    with torch.no_grad():
+        expected = model.eval()(ids).last_hidden_state.numpy()
+    out = net.eval()(ids.numpy())["last_hidden_state"]
+    np.testing.assert_allclose(out, expected, rtol=2e-4, atol=2e-5)
+
+
+class _MaskArithmetic(torch.nn.Module):
+    """What Hugging Face's mask code does: advanced indexing, diff, new_ones, bool logic."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor([1.5, -0.5, 2.0, 1.0, 0.25]))
+
+    def forward(self, x, idx):
+        x = x * self.scale  # gradients flow through the gathers
+        rows = x[idx]  # negative indices wrap, as in torch
+        pairs = x[:, :3][idx[:, None], idx[None, :]]
+        steps = torch.diff(x, dim=1, prepend=x[:, :1])
+        mask = ((x > 0) & (steps < 0)) | ~(x < -1) ^ x.new_ones(x.shape, dtype=torch.bool)
+        changed = torch.diff(x > 0, dim=-1).cumsum(-1)
+        return rows, pairs, steps * 2, mask, changed, x.new_zeros(2, 3) + x.sum()
+
+
+@pytest.mark.parametrize("tracer", ["fx", "export"])
+def test_advanced_indexing_diff_and_boolean_logic(tracer):
+    torch.manual_seed(0)
+    x = torch.randn(3, 5)
+    idx = torch.tensor([2, -1, 0])
+    net = check_against_torch(_MaskArithmetic(), x, idx, tracer=tracer)
+    assert "ops.take(" in net.source and "ops.logical_or(" in net.source
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -86,12 +86,17 @@ class Translator:
         self._current: fx.Node | None = None
         self._first_input: Ref | None = None
         self._modules = dict(root.named_modules())
+        self._shapes: dict[str, Ref] = {}  # tensor name -> its emitted ops.shape(...)
+        self._sequences: set[str] = set()  # names that hold a shape tuple
 
     # -- what converters call -------------------------------------------------------------
     def op(self, name: str, *args: Any, **kwargs: Any) -> Ref:
         if not hasattr(pm_ops, name):
             raise NotConvertible(f"polymod.ops has no {name}() yet")
-        return self._emit("call", f"ops.{name}", args, kwargs)
+        ref = self._emit("call", f"ops.{name}", args, kwargs)
+        if name == "shape":
+            self._sequences.add(ref.name)
+        return ref
 
     def operator(self, symbol: str, *args: Any) -> Any:
         if not any(isinstance(a, Ref) for a in args):  # Python numbers: fold now
@@ -104,7 +109,14 @@ class Translator:
                 raise NotConvertible("indexing a Python sequence with a value only known "
                                      "when the model runs")
             return x[index]
-        return self._emit("getitem", "", (x, index), {})
+        ref = self._emit("getitem", "", (x, index), {})
+        if x.name in self._sequences and isinstance(index, slice):
+            self._sequences.add(ref.name)
+        return ref
+
+    def is_sequence(self, x: Any) -> bool:
+        """Whether ``x`` stands for a tuple of sizes (``x.shape``, ``x.shape[1:]``)."""
+        return isinstance(x, Ref) and x.name in self._sequences
 
     def rank(self, x: Any) -> int:
         return len(self.shape(x))
@@ -117,7 +129,12 @@ class Translator:
         return found[0]
 
     def size(self, x: Any, dim: int) -> Any:
-        return self.getitem(self.op("shape", x), dim)
+        shape = self._shapes.get(x.name) if isinstance(x, Ref) else None
+        if shape is None:  # one ops.shape(x) per tensor, however many sizes are read
+            shape = self.op("shape", x)
+            if isinstance(x, Ref):
+                self._shapes[x.name] = shape
+        return self.getitem(shape, dim)
 
     def dtype(self, x: Any) -> Any:
         if isinstance(x, torch.dtype):
@@ -285,7 +302,7 @@ def _fold(symbol: str, args: tuple) -> Any:
 
     table = {"+": op.add, "-": op.sub, "*": op.mul, "/": op.truediv, "//": op.floordiv,
              "%": op.mod, "**": op.pow, "<": op.lt, "<=": op.le, ">": op.gt, ">=": op.ge,
-             "==": op.eq, "!=": op.ne, "&": op.and_, "|": op.or_, "neg": op.neg,
+             "==": op.eq, "!=": op.ne, "&": op.and_, "|": op.or_, "^": op.xor, "neg": op.neg,
              "invert": op.invert}
     return table[symbol](*args)
 
