@@ -8,6 +8,7 @@ mode and the gradients of every parameter.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import pickle
 
@@ -20,6 +21,7 @@ from conftest import torch_oracle  # noqa: E402
 from from_torch_check import check_against_torch  # noqa: E402
 
 import polymod as pm  # noqa: E402
+from polymod import ops  # noqa: E402
 from polymod.examples import chapter  # noqa: E402
 
 TRACEABLE = [name for name in chapter.LISTINGS if name not in ("FixedHiddenMLP", "chimera")]
@@ -52,6 +54,83 @@ def test_while_on_a_tensor_says_what_a_trace_cannot_capture(name):
     assert "control flow that depends on tensor values" in text
     assert "write that module with polymod" in text
     assert isinstance(info.value, NotImplementedError)
+
+
+# -- leaves=: a polymod module for what a trace cannot capture ---------------------------------
+def _fixed_hidden(module: torch.nn.Module) -> pm.Module:
+    return chapter.FixedHiddenMLP()
+
+
+def test_leaves_supply_a_polymod_module_for_the_while_loop():
+    module = _listing("chimera")  # Sequential(NestMLP, LazyLinear, FixedHiddenMLP)
+    fixed = type(module[2])
+    torch.manual_seed(0)
+    x = torch.rand(2, 20)
+    net = check_against_torch(module, x, leaves={fixed: _fixed_hidden})
+    assert type(net[2]) is chapter.FixedHiddenMLP and "self[2](" in net.source
+    # its weights and its plain tensor attribute (a polymod constant) came from torch
+    np.testing.assert_array_equal(pm.to_numpy(net[2].rand_weight),
+                                  module[2].rand_weight.numpy())
+    assert list(net.state_dict(include_constants=False)) == list(module.state_dict())
+
+
+def test_leaves_by_path_or_for_the_whole_model():
+    module = _listing("chimera")
+    x = torch.rand(2, 20)
+    given = chapter.FixedHiddenMLP()
+    net = pm.from_torch(module, x, leaves={"2": given}).eval()
+    assert net[2] is given
+    np.testing.assert_allclose(net(x.numpy()), module(x).detach().numpy(), rtol=1e-5)
+    whole = _listing("FixedHiddenMLP")
+    mlp = pm.from_torch(whole, x, leaves={type(whole): _fixed_hidden})
+    assert type(mlp) is chapter.FixedHiddenMLP
+    np.testing.assert_allclose(mlp(x.numpy()), whole(x).detach().numpy(), rtol=1e-5)
+
+
+def test_leaves_in_the_written_source_are_constructor_arguments(tmp_path):
+    import importlib.util
+
+    module = _listing("chimera")
+    x = torch.rand(2, 20)
+    source = pm.interop.torch_source(module, x, leaves={type(module[2]): _fixed_hidden})
+    assert "def __init__(self, leaf_2: pm.Module):" in source
+    path = tmp_path / "chimera_polymod.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("chimera_polymod", path)
+    generated = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generated)
+    net = generated.Sequential(leaf_2=chapter.FixedHiddenMLP())
+    state = {k: v.numpy() for k, v in module.state_dict().items()}
+    net.load_state_dict({**state, "2.rand_weight": module[2].rand_weight.numpy()})
+    np.testing.assert_allclose(net(x.numpy()), module(x).detach().numpy(), rtol=1e-5)
+
+
+class _Renamed(pm.Module):
+    def __init__(self):
+        super().__init__()
+        self.dense = pm.nn.Linear(20, 20)
+
+    def forward(self, x):
+        return ops.sum(self.dense(x))
+
+
+def test_leaves_errors_say_what_is_wrong():
+    module = _listing("chimera")
+    x = torch.rand(2, 20)
+    fixed = type(module[2])
+    with pytest.raises(pm.WeightsFileError, match=r"'linear.weight'.*'dense.weight'"):
+        pm.from_torch(module, x, leaves={fixed: lambda m: _Renamed()})
+    with pytest.raises(pm.UnsupportedError, match="torch.fx's tracer only"):
+        pm.from_torch(module, x, leaves={fixed: _fixed_hidden}, tracer="export")
+    with pytest.raises(KeyError, match="'9' names no submodule"):
+        pm.from_torch(module, x, leaves={"9": _fixed_hidden})
+    with pytest.raises(TypeError, match="torch.nn.Module subclasses or dotted"):
+        pm.from_torch(module, x, leaves={3: _fixed_hidden})
+    with pytest.raises(TypeError, match="expected a pm.Module"):
+        pm.from_torch(module, x, leaves={fixed: lambda m: m})
+    twice = torch.nn.Sequential(module[2], copy.deepcopy(module[2]))
+    with pytest.raises(ValueError, match="the same polymod module was given"):
+        pm.from_torch(twice, x, leaves={fixed: chapter.FixedHiddenMLP()})
 
 
 def test_resnet18():

@@ -71,8 +71,10 @@ def dtype_name(dtype: Any) -> str:
 class Translator:
     """Turns one trace into a ``Graph``; the converters call its ``op``, ``operator`` ..."""
 
-    def __init__(self, root: torch.nn.Module, graph: fx.Graph, *, exported: Any = None):
+    def __init__(self, root: torch.nn.Module, graph: fx.Graph, *, exported: Any = None,
+                 supplied: frozenset[str] = frozenset()):
         self.root = root
+        self.supplied = supplied  # paths of submodules replaced by from_torch(leaves=...)
         self.graph = graph
         self.exported = exported  # the ExportedProgram, for an ATen graph
         self.steps: list[Node] = []
@@ -274,6 +276,9 @@ class Translator:
 
     def _layer(self, path: str, args: tuple, kwargs: dict) -> Ref:
         module = self._modules[path]
+        if path in self.supplied:
+            self.layer_paths[path] = module
+            return self._emit("layer", path, args, kwargs)
         try:
             layers.layer_spec(module)
         except NotConvertible as err:
