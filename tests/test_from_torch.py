@@ -191,6 +191,7 @@ def test_gpt2():
     # Hugging Face's causal mask: aten.diff, new_ones, cumsum, advanced indexing (index.Tensor)
     net = check_against_torch(model, torch.randint(0, 99, (2, 7)))
     assert "ops.take(" in net.source and "ops.logical_and(" in net.source
+    assert "helpers.shape_memo(" in net.source  # the mask: once per shape, not per call
     # exported with dynamic sizes: another batch and length run without converting again
     ids = torch.randint(0, 99, (3, 5))
     with torch.no_grad():
@@ -223,6 +224,50 @@ def test_advanced_indexing_diff_and_boolean_logic(tracer):
     idx = torch.tensor([2, -1, 0])
     net = check_against_torch(_MaskArithmetic(), x, idx, tracer=tracer)
     assert "ops.take(" in net.source and "ops.logical_or(" in net.source
+
+
+class _CausalScores(torch.nn.Module):
+    """A mask built from the input's length only: computed once per shape when converted."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        length = x.shape[1]
+        pos = torch.arange(length)
+        causal = pos[None, :] <= pos[:, None]
+        bias = torch.zeros(length, length).masked_fill(~causal, float("-inf"))
+        return (self.linear(x) @ x.transpose(1, 2) + bias).softmax(-1)
+
+
+def test_steps_that_depend_only_on_shapes_are_computed_once_per_shape():
+    torch.manual_seed(0)
+    module = _CausalScores()
+    net = check_against_torch(module, torch.randn(2, 5, 4))
+    assert "helpers.shape_memo(self, 'shape_only'" in net.source
+    for length in (3, 5, 3):
+        x = torch.randn(2, length, 4)
+        np.testing.assert_allclose(net(x.numpy()), module(x).detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+    memo = net.__dict__["_polymod_shape_memo"]
+    assert sorted(key[1] for key in memo) == [(3,), (5,)]
+    assert all(type(v) is np.ndarray for values in memo.values() for v in values)
+
+
+@pytest.mark.backends("keras")
+def test_shape_memo_keeps_no_graph_tensors_under_tf_function(backend):
+    import tensorflow as tf
+
+    torch.manual_seed(0)
+    module = _CausalScores()
+    x = torch.randn(2, 5, 4)
+    net = pm.from_torch(module, x).to("keras")
+    graph = tf.function(net, autograph=False)
+    expected = module(x).detach().numpy()
+    for _ in range(2):  # traced once, then run: the memo holds NumPy values, not graph ones
+        np.testing.assert_allclose(graph(tf.constant(x.numpy())).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(net(tf.constant(x.numpy())).numpy(), expected, rtol=1e-5)
 
 
 # -- errors -----------------------------------------------------------------------------------

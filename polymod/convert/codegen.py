@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import memo
 from .graph import Graph, Layer, ModelSpec, Node, Ref, Supplied, Tensor, prune
 
 _BINARY = {"+", "-", "*", "/", "//", "%", "**", "@", "<", "<=", ">", ">=", "==", "!=", "&",
@@ -105,26 +106,53 @@ def statement(node: Node) -> str:
     return f"{node.name} = {rhs}"
 
 
-def _signature(graph: Graph) -> str:
-    parts = ["self"]
+def _signature(graph: Graph, method: bool = True) -> str:
+    parts = ["self"] if method else []
     for name, default in graph.inputs:
         parts.append(name if default == Graph.REQUIRED else f"{name}={literal(default)}")
     return ", ".join(parts)
 
 
-def forward_source(graph: Graph, name: str = "forward", indent: str = "") -> str:
-    """A ``def name(self, ...)`` whose body runs ``graph``."""
+def forward_source(graph: Graph, name: str = "forward", indent: str = "",
+                   method: bool = True) -> str:
+    """A ``def name(self, ...)`` whose body runs ``graph`` (no ``self`` unless
+    ``method``)."""
     graph = prune(graph)
     body = [statement(node) for node in graph.nodes]
     body.append(f"return {literal(graph.output)}")
-    lines = [f"{indent}def {name}({_signature(graph)}):"]
+    lines = [f"{indent}def {name}({_signature(graph, method)}):"]
     lines += [f"{indent}    {line}" for line in body]
     return "\n".join(lines) + "\n"
 
 
+def _program(spec: ModelSpec) -> tuple[dict[str, Graph], list[tuple[str, Graph]]]:
+    """The forward graphs with their shape-only steps split out (``memo``), and those
+    steps as ``(function name, graph)``."""
+    graphs, functions = {}, []
+    for mode, graph in spec.graphs.items():
+        name = "shape_only" if len(spec.graphs) == 1 else f"shape_only_{mode}"
+        graphs[mode], function = memo.split(prune(graph), name)
+        if function is not None:
+            functions.append((name, function))
+    return graphs, functions
+
+
+def support_source(spec: ModelSpec) -> str:
+    """The module-level functions the forward methods call (the shape-only steps)."""
+    _, functions = _program(spec)
+    return "\n\n".join(forward_source(graph, name, method=False) for name, graph in functions)
+
+
+def program_source(spec: ModelSpec) -> str:
+    """The support functions and the forward methods, at module level (what a
+    ``ConvertedModule`` compiles)."""
+    support = support_source(spec)
+    return (support + "\n\n" if support else "") + forward_methods(spec)
+
+
 def forward_methods(spec: ModelSpec, indent: str = "") -> str:
     """``forward`` (and ``forward_train`` / ``forward_eval`` when the modes differ)."""
-    graphs = spec.graphs
+    graphs, _ = _program(spec)
     if "train" not in graphs:
         return forward_source(graphs["eval"], "forward", indent)
     names = ", ".join(name for name, _ in graphs["eval"].inputs)
@@ -196,7 +224,7 @@ def module_source(spec: ModelSpec) -> str:
         else:
             init.append(f"        setattr(self, {key!r}, {value})")
     forward = forward_methods(spec, "    ").rstrip("\n")
-    body = "\n".join(init) + "\n" + forward
+    body = "\n".join(init) + "\n" + support_source(spec) + forward
     load = ("net.load_state_dict(original_state_dict, strict=False)`` (its constants, "
             "which the original keeps out of its state_dict, are written below or are "
             "the supplied modules' own)"
@@ -214,6 +242,9 @@ def module_source(spec: ModelSpec) -> str:
     helpers = [name for name in ("Scope", "helpers") if f"{name}(" in body or f"{name}." in body]
     if helpers:
         lines.append(f"from polymod.convert import {', '.join(helpers)}")
+    support = support_source(spec)
+    if support:
+        lines += ["", "", support.rstrip("\n")]
     lines += ["", "", f"class {spec.name}(pm.Module):"]
     if spec.accepts_integer_input:
         lines += ["    accepts_integer_input = True", ""]

@@ -1,4 +1,59 @@
 """Functions that converted models call where ``polymod.ops`` has no single op: each is
-built from ``polymod.ops`` only, so it runs on every backend."""
+built from ``polymod.ops`` and the registry only, so it runs on every backend."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import registry
+
+#: shapes remembered per function of a model before the memo starts again
+MEMO_LIMIT = 32
+_MEMO = "_polymod_shape_memo"
+_NUMPY_LIKE = np.zeros(0, np.float32)  # places the values on the NumPy reference
+
+
+def _known(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_known(v) for v in value)
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def shape_memo(module: Any, name: str, fn: Callable[..., tuple], like: Any, *sizes: Any
+               ) -> tuple:
+    """``fn(like, *sizes)``: the steps of a converted forward that depend only on sizes
+    (``polymod.convert.memo``), computed once per ``sizes`` on the NumPy reference and
+    kept as NumPy arrays on ``module``; each call gets fresh tensors of ``like``'s backend
+    and device. Where a size is unknown (None in a symbolic graph), ``fn`` runs on the
+    live tensors.
+
+    Example:
+        >>> import numpy as np, polymod as pm
+        >>> from polymod import ops
+        >>> from polymod.convert import helpers
+        >>> net = pm.nn.Identity()
+        >>> steps = lambda like, n: (ops.arange(n, like=like) * 2,)
+        >>> helpers.shape_memo(net, "steps", steps, np.zeros(3), 3)[0].tolist()
+        [0, 2, 4]
+    """
+    if not _known(sizes):
+        return tuple(fn(like, *sizes))
+    memo = module.__dict__.get(_MEMO)
+    if memo is None:
+        memo = module.__dict__[_MEMO] = {}
+    key = (name, sizes)
+    values = memo.get(key)
+    if values is None:
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        values = memo[key] = tuple(fn(_NUMPY_LIKE, *sizes))
+    adapter = registry.adapter_of(like)
+    device = adapter.device_of(like)
+    return tuple(adapter.from_numpy(np.array(v), device)
+                 if isinstance(v, (np.ndarray, np.generic)) else v for v in values)
+
+
+__all__ = ["shape_memo", "MEMO_LIMIT"]

@@ -124,7 +124,7 @@ def build(spec: ModelSpec) -> Module:
     if isinstance(spec.root, Supplied):
         return spec.root.module
     children = {key: _build_entry(child) for key, child in spec.root.children.items()}
-    return ConvertedModule(children, codegen.forward_methods(spec), spec.name,
+    return ConvertedModule(children, codegen.program_source(spec), spec.name,
                            spec.accepts_integer_input)
 
 
