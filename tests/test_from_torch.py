@@ -179,6 +179,10 @@ def test_bert():
     ids = torch.randint(0, 99, (2, 7))
     net = check_against_torch(tf.BertModel(config), ids)
     assert net.accepts_integer_input
+    # Hugging Face's all-keep mask, computed once per shape, is dropped before attention
+    assert "masks=(0,)" in net.source
+    net.eval()(ids.numpy())
+    assert list(net.__dict__["_polymod_shape_memo"].values()) == [(None,)]
 
 
 def test_gpt2():
@@ -192,6 +196,8 @@ def test_gpt2():
     net = check_against_torch(model, torch.randint(0, 99, (2, 7)))
     assert "ops.take(" in net.source and "ops.logical_and(" in net.source
     assert "helpers.shape_memo(" in net.source  # the mask: once per shape, not per call
+    # Conv1D's view(-1, K) -> addmm -> view back is one matmul on the 3-D input
+    assert "ops.matmul(layer_norm, " in net.source and "(-1, 32))" not in net.source
     # exported with dynamic sizes: another batch and length run without converting again
     ids = torch.randint(0, 99, (3, 5))
     with torch.no_grad():

@@ -22,13 +22,20 @@ def _known(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def shape_memo(module: Any, name: str, fn: Callable[..., tuple], like: Any, *sizes: Any
-               ) -> tuple:
+def _keeps_all(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype == np.bool_ and bool(value.all())
+
+
+def shape_memo(module: Any, name: str, fn: Callable[..., tuple], like: Any, *sizes: Any,
+               masks: tuple[int, ...] = ()) -> tuple:
     """``fn(like, *sizes)``: the steps of a converted forward that depend only on sizes
     (``polymod.convert.memo``), computed once per ``sizes`` on the NumPy reference and
     kept as NumPy arrays on ``module``; each call gets fresh tensors of ``like``'s backend
     and device. Where a size is unknown (None in a symbolic graph), ``fn`` runs on the
     live tensors.
+
+    The results at positions ``masks`` are attention masks: one that is boolean and
+    keeps every position becomes None (no mask: the same numbers, fewer operations).
 
     Example:
         >>> import numpy as np, polymod as pm
@@ -49,7 +56,9 @@ def shape_memo(module: Any, name: str, fn: Callable[..., tuple], like: Any, *siz
     if values is None:
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        values = memo[key] = tuple(fn(_NUMPY_LIKE, *sizes))
+        values = tuple(fn(_NUMPY_LIKE, *sizes))
+        values = memo[key] = tuple(None if k in masks and _keeps_all(v) else v
+                                   for k, v in enumerate(values))
     adapter = registry.adapter_of(like)
     device = adapter.device_of(like)
     return tuple(adapter.from_numpy(np.array(v), device)

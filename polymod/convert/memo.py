@@ -86,8 +86,10 @@ def split(graph: Graph, name: str) -> tuple[Graph, Graph | None]:
     function = Graph([("like", Graph.REQUIRED)] + [(i, Graph.REQUIRED) for i in inputs],
                      inner, tuple(Ref(n) for n in ordered))
     memo = f"{name}_values"
+    masks = tuple(k for k, n in enumerate(ordered) if _only_attention_mask(graph, n, only))
     call = Node(memo, "call", "helpers.shape_memo",
-                (Ref("self"), name, Ref(name), Ref(likes[0]), *(Ref(i) for i in inputs)))
+                (Ref("self"), name, Ref(name), Ref(likes[0]), *(Ref(i) for i in inputs)),
+                {"masks": masks} if masks else {})
     reads = [Node(n, "getitem", "", (Ref(memo), k)) for k, n in enumerate(ordered)]
     nodes: list[Node] = []
     for i, node in enumerate(graph.nodes):
@@ -98,6 +100,23 @@ def split(graph: Graph, name: str) -> tuple[Graph, Graph | None]:
     if first_use == len(graph.nodes):
         nodes += [call, *reads]
     return Graph(graph.inputs, nodes, graph.output), function
+
+
+def _only_attention_mask(graph: Graph, name: str, only: set[str]) -> bool:
+    """Whether every use of ``name`` outside the shape-only steps is the ``attn_mask`` of
+    ``ops.scaled_dot_product_attention`` (where a mask that keeps everything is None)."""
+    uses = [n for n in graph.nodes if n.name not in only and name in _deps(n, False)]
+    found: set[str] = set()
+    _refs(graph.output, found)
+    return bool(uses) and name not in found and all(
+        n.target == "ops.scaled_dot_product_attention" and n.kwargs.get("attn_mask") == Ref(name)
+        and name not in _refs_of(n.args) for n in uses)
+
+
+def _refs_of(value: object) -> set[str]:
+    found: set[str] = set()
+    _refs(value, found)
+    return found
 
 
 def _outputs(graph: Graph, only: set[str]) -> set[str]:
