@@ -261,6 +261,31 @@ def test_steps_that_depend_only_on_shapes_are_computed_once_per_shape():
     assert all(type(v) is np.ndarray for values in memo.values() for v in values)
 
 
+def test_written_source_with_shape_only_steps_is_ruff_clean_and_runs(tmp_path):
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    module = _CausalScores()
+    x = torch.randn(2, 5, 4)
+    source = pm.interop.torch_source(module, x)
+    assert source.index("def shape_only(like, ") < source.index("class _CausalScores")
+    path = tmp_path / "causal_polymod.py"
+    path.write_text(source)
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(path)],
+                          capture_output=True, text=True)
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+    spec = importlib.util.spec_from_file_location("causal_polymod", path)
+    generated = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generated)
+    net = generated._CausalScores()
+    net.load_state_dict({k: v.numpy() for k, v in module.state_dict().items()})
+    for length in (5, 2):
+        x = torch.randn(2, length, 4)
+        np.testing.assert_allclose(net(x.numpy()), module(x).detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+
+
 @pytest.mark.backends("keras")
 def test_shape_memo_keeps_no_graph_tensors_under_tf_function(backend):
     import tensorflow as tf
