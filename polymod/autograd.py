@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import registry, selection
+from . import random, registry, selection
 from .errors import BackendTypeError, ShapeError, StateError
 from .module import Module
 from .module.binding import adapter_of_module
@@ -18,14 +18,28 @@ _FLOAT: dict[Any, bool] = {}
 
 
 def _materialize(net: Module, fn: Callable, args: tuple, kwargs: dict) -> None:
-    """Binds and builds a model before recording, so lazy parameters exist to differentiate."""
+    """Binds and builds a model before recording, so lazy parameters exist to differentiate.
+
+    The extra forward pass leaves no trace: it runs in eval mode (no BatchNorm statistics
+    updated) and polymod's random generator is restored after it (dropout masks), so the
+    first step of a run is the same whether or not the model was ready (a checkpoint
+    loaded into a fresh model resumes exactly).
+    """
     inputs = [a for a in args if not isinstance(a, (int, float, bool, str))]
     bound = adapter_of_module(net)
     adapter = bound or (registry.adapter_of(inputs[0]) if inputs else None)
     if bound is None and adapter is not None and adapter.NAME != registry.REFERENCE:
         net.to(adapter.NAME, device=adapter.device_of(inputs[0]))
-    with (adapter_of_module(net) or selection.chosen_adapter(None)).no_grad():
-        fn(net, *args, **kwargs)  # one forward pass materialises every lazy shape
+    modes = [(module, module.training) for module in net.modules()]
+    state = random.generator().bit_generator.state
+    try:
+        net.eval()
+        with (adapter_of_module(net) or selection.chosen_adapter(None)).no_grad():
+            fn(net, *args, **kwargs)  # one forward pass materialises every lazy shape
+    finally:
+        for module, flag in modes:  # parents first: a child's own flag comes after
+            module.train(flag)
+        random.generator().bit_generator.state = state
 
 
 def _parameters(net: Module, fn: Callable, args: tuple, kwargs: dict) -> tuple[list, list]:
