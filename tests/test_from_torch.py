@@ -182,7 +182,7 @@ def test_bert():
     # Hugging Face's all-keep mask, computed once per shape, is dropped before attention
     assert "masks=(0,)" in net.source
     net.eval()(ids.numpy())
-    assert list(net.__dict__["_polymod_shape_memo"].values()) == [(None,)]
+    assert list(net.__dict__["_cache"]["shape_memo"].values()) == [(None,)]
 
 
 def test_gpt2():
@@ -256,7 +256,7 @@ def test_steps_that_depend_only_on_shapes_are_computed_once_per_shape():
         x = torch.randn(2, length, 4)
         np.testing.assert_allclose(net(x.numpy()), module(x).detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
-    memo = net.__dict__["_polymod_shape_memo"]
+    memo = net.__dict__["_cache"]["shape_memo"]
     assert sorted(key[1] for key in memo) == [(3,), (5,)]
     assert all(type(v) is np.ndarray for values in memo.values() for v in values)
 

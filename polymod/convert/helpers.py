@@ -12,7 +12,7 @@ from .. import registry
 
 #: shapes remembered per function of a model before the memo starts again
 MEMO_LIMIT = 32
-_MEMO = "_polymod_shape_memo"
+_MEMO = "shape_memo"  # an entry of the module's caches (never copied or pickled)
 _NUMPY_LIKE = np.zeros(0, np.float32)  # places the values on the NumPy reference
 
 
@@ -48,9 +48,10 @@ def shape_memo(module: Any, name: str, fn: Callable[..., tuple], like: Any, *siz
     """
     if not _known(sizes):
         return tuple(fn(like, *sizes))
-    memo = module.__dict__.get(_MEMO)
+    cache = module.__dict__["_cache"]
+    memo = cache.get(_MEMO)
     if memo is None:
-        memo = module.__dict__[_MEMO] = {}
+        memo = cache[_MEMO] = {}
     key = (name, sizes)
     values = memo.get(key)
     if values is None:
