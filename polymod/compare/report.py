@@ -1,0 +1,133 @@
+"""Reading the records: the table (plain text, or ``rich`` in a terminal) and explanations.
+
+``table_rows`` gives the cells once; ``plain_table`` lays them out for pipes and
+files, ``print_rich_table`` draws them with colour (``ok`` green, ``DIFFERS`` red,
+``ERROR`` magenta) when ``rich`` is installed and the output is a terminal.
+``explain`` turns a record that does not agree into sentences naming the
+output leaf, the first diverging submodule or the parameter, and the numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from .. import registry
+from .records import Record
+
+HEADER = ("model", "backend", "mode", "outputs", "max|diff|", "max rel", "grad rel",
+          "us/call", "result")
+
+
+def _number(value: Any, spec: str = ".2e") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _shapes(record: Record) -> str:
+    shapes = [entry.get("shape") for entry in record.outputs] if record.outputs else []
+    if not shapes and record._run is not None:
+        shapes = [list(array.shape) for _, array in record._run.outputs]
+    text = ", ".join("x".join(map(str, s)) or "()" for s in shapes if s is not None)
+    return text or "-"
+
+
+def result_text(record: Record) -> str:
+    """The last column: ``ok``, ``ERROR``, ``DIFFERS at <submodule> (<rel>)``, ..."""
+    if record.error:
+        return "ERROR (reference)" if record.backend == registry.REFERENCE else "ERROR"
+    if record.ok:
+        return "ok" if record.reference in (None, registry.REFERENCE) \
+            else f"ok (vs {record.reference})"
+    if record.divergence is not None:
+        return (f"DIFFERS at {record.divergence['event']} "
+                f"({record.divergence['max_rel_diff']:.1e})")
+    bad = [leaf["name"] for leaf in record.outputs if not leaf.get("ok", True)]
+    if bad:
+        return f"DIFFERS: {bad[0]}"
+    if record.grad_failures:
+        first = record.grad_failures[0]
+        rel = first.get("max_rel_diff")
+        return f"DIFFERS: grad {first['parameter']}" + (f" ({rel:.1e})" if rel else "")
+    return "DIFFERS"
+
+
+def table_rows(records: Sequence[Record]) -> list[tuple[str, ...]]:
+    """The table's cells, one tuple per record, in ``HEADER``'s order."""
+    return [(r.model, r.backend, r.mode, _shapes(r), _number(r.max_abs_diff),
+             _number(r.max_rel_diff), _number(r.grad_max_rel_diff),
+             _number(r.us_per_call, ".1f"), result_text(r)) for r in records]
+
+
+def plain_table(records: Sequence[Record]) -> str:
+    """The table as aligned plain text (what a pipe or a file gets)."""
+    rows = [HEADER, *table_rows(records)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def print_rich_table(records: Sequence[Record], file: TextIO) -> None:
+    """Draws the table with ``rich`` (colour for ok / DIFFERS / ERROR)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_edge=False, header_style="bold")
+    for name in HEADER:
+        table.add_column(name, justify="right" if name in ("max|diff|", "max rel", "grad rel",
+                                                           "us/call") else "left")
+    for record, row in zip(records, table_rows(records), strict=True):
+        style = "green" if record.ok else ("bold magenta" if record.error else "bold red")
+        table.add_row(*row[:-1], f"[{style}]{_escape(row[-1])}[/]")
+    Console(file=file).print(table)
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def details(records: Sequence[Record]) -> list[str]:
+    """The lines under the table: every error and disagreement, explained."""
+    return [line for record in records for line in explain(record)]
+
+
+def explain(record: Record) -> list[str]:
+    """Why ``record`` does not agree, in sentences (empty when it agrees)."""
+    if record.error:
+        if record.backend == registry.REFERENCE:
+            return [f"{record.model}: {record.backend} (the reference) failed: {record.error}"]
+        return [f"{record.model} on {record.backend}: {record.error}"]
+    if record.ok:
+        return []
+    lines = []
+    against = "the NumPy reference" if record.reference == registry.REFERENCE \
+        else f"{record.reference} (the reference failed)"
+    head = f"{record.model} on {record.backend}"
+    where = record.divergence
+    located = (f", first at submodule '{where['event']}' (max |diff| "
+               f"{where['max_abs_diff']:.3g}, {where['max_rel_diff']:.3g} of its scale, "
+               f"allowed {where['limit']:.3g})") if where else ""
+    bad = [leaf for leaf in record.outputs if not leaf.get("ok", True)]
+    for leaf in bad:
+        if "missing" in leaf:
+            lines.append(f"{head}: output {leaf['name']} is missing on {leaf['missing']}")
+            continue
+        lines.append(f"{head}: output {leaf['name']} differs from {against}{located}; "
+                     f"max |diff| {leaf['max_abs_diff']:.3g}, {leaf['max_rel_diff']:.3g} of "
+                     f"its scale (allowed {leaf['limit']:.3g})")
+    if not bad and where is not None:
+        lines.append(f"{head}: the outputs agree, but submodule '{where['event']}' "
+                     f"differs from {against}: max |diff| "
+                     f"{where['max_abs_diff']:.3g}, {where['max_rel_diff']:.3g} of its scale "
+                     f"(allowed {where['limit']:.3g})")
+    for failure in record.grad_failures:
+        name = failure["parameter"]
+        if "missing" in failure:
+            lines.append(f"{head}: no gradient for parameter '{name}' on {failure['missing']}")
+            continue
+        lines.append(f"{head}: gradient of parameter '{name}' differs from "
+                     f"{record.grad_reference}'s: max |diff| {failure['max_abs_diff']:.3g}, "
+                     f"{failure['max_rel_diff']:.3g} of its scale (allowed "
+                     f"{failure['limit']:.3g})")
+    return lines or [f"{head}: {result_text(record)}"]
