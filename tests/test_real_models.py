@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from real_oracles import polymod_dropout_masks, resnet_oracle, torchvision_resnet
 
 import polymod as pm
 from polymod.compare.running import probe_weights
 from polymod.compare.tolerance import difference
 from polymod.examples import bert, gpt2, resnet
-from real_oracles import polymod_dropout_masks, resnet_oracle, torchvision_resnet
 
 RTOL = 1e-5  # relative to each leaf's scale (the rule of polymod.compare)
 

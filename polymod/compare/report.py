@@ -68,19 +68,22 @@ def plain_table(records: Sequence[Record]) -> str:
     return "\n".join(lines)
 
 
-def print_rich_table(records: Sequence[Record], file: TextIO) -> None:
-    """Draws the table with ``rich`` (colour for ok / DIFFERS / ERROR)."""
+def print_rich_table(records: Sequence[Record], file: TextIO, width: int | None = None) -> None:
+    """Draws the table with ``rich`` (colour for ok / DIFFERS / ERROR); on a narrow
+    terminal the model and result columns wrap, the numbers never do."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(show_edge=False, header_style="bold")
     for name in HEADER:
-        table.add_column(name, justify="right" if name in ("max|diff|", "max rel", "grad rel",
-                                                           "us/call") else "left")
+        numeric = name in ("max|diff|", "max rel", "grad rel", "us/call")
+        wraps = name in ("model", "outputs", "result")
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=not wraps,
+                         overflow="fold")
     for record, row in zip(records, table_rows(records), strict=True):
         style = "green" if record.ok else ("bold magenta" if record.error else "bold red")
         table.add_row(*row[:-1], f"[{style}]{_escape(row[-1])}[/]")
-    Console(file=file).print(table)
+    Console(file=file, width=width).print(table)
 
 
 def _escape(text: str) -> str:
