@@ -42,7 +42,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.inputs and args.input_shape:
         raise UsageError("--inputs and --input-shape both give the inputs; use one.")
     if args.target:
-        targets = {args.target: checked_factory(load_target(args.target), args.target)}
+        targets = {_short(args.target): checked_factory(load_target(args.target), args.target)}
         default_shape = (2, 20)
     else:
         targets = dict(chapter.LISTINGS)
@@ -103,6 +103,12 @@ def _print(records: list[Record], args: argparse.Namespace, rtol: float | None,
         write_out(tail)
     else:
         write_out(plain_table(records) + "\n" + tail)
+
+
+def _short(target: str) -> str:
+    """How a target is named in reports: ``models.py:make`` for ``path/to/models.py:make``."""
+    source, _, attr = target.rpartition(":")
+    return f"{os.path.basename(source)}:{attr}" if source.endswith(".py") else target
 
 
 def _terminal() -> bool:

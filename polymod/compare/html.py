@@ -30,7 +30,7 @@ h1{font-size:1.5em;margin-bottom:4px}h2{font-size:1.2em;margin-top:28px}
 .meta{color:#555;font-size:.9em;margin-top:0}
 table{border-collapse:collapse;font-size:.85em;margin:8px 0}
 th,td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;white-space:nowrap}
-td.wrap{white-space:normal;min-width:14em}
+td.wrap{white-space:normal;min-width:14em;overflow-wrap:anywhere}
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#137333;font-weight:600}.differs{color:#c5221f;font-weight:700}
 .error{color:#a0148c;font-weight:700}

@@ -139,6 +139,8 @@ def compare(factory: Callable[[], Any], inputs: Any = (), kwinputs: dict | None 
     job.judge_outputs(records, trace)
     if grads:
         job.judge_grads(records)
+    if not trace:
+        job.locate(records)
     return records
 
 
@@ -163,6 +165,8 @@ class _Job:
         self.factory, self.args, self.kwargs = factory, args, kwargs
         self.name, self.mode, self.seed = name, mode, seed
         self.rtol, self.atol, self.timeout, self.progress = rtol, atol, timeout, progress
+        self.reference: Record | None = None
+        self.noise: Run | None = None
 
     def say(self, message: str, main: bool) -> None:
         if self.progress is not None:
@@ -182,30 +186,37 @@ class _Job:
         reference = next((r for r in records if r.error is None), None)
         if reference is None:
             return
+        self.reference = reference
         others = [r for r in records if r is not reference and r.error is None]
         for record in others:
             record.reference = reference.backend
-        noise: Run | None = None
         for attempt in ("floor", "noise"):
-            failing = [r for r in others if not self._judge(r, reference, noise, trace)]
-            if not failing or attempt == "noise":
+            failing = [r for r in others if not self._judge(r, reference, self.noise, trace)]
+            if not failing or attempt == "noise" or not self._estimate_noise():
                 break
-            noise = self.run(reference.backend, "rounding-noise estimate", grads=False,
-                             trace=True, nudge=True)
-            if noise.error:
-                for record in failing:
-                    record.ok = False
-                    record.error = f"the noise-estimate run failed: {noise.error}"
-                return
-        if not failing or trace:
+
+    def _estimate_noise(self) -> bool:
+        """The reference once more, nudged by one rounding per submodule (recorded); if that
+        run fails, the differences are judged by ``rtol`` alone."""
+        if self.noise is None:
+            self.noise = self.run(self.reference.backend, "rounding-noise estimate",
+                                  grads=False, trace=True, nudge=True)
+        return not self.noise.error
+
+    def locate(self, records: list[Record]) -> None:
+        """Runs the disagreeing backends and the reference again with the instrument on,
+        to name the first submodule whose output diverges (when ``trace`` was off)."""
+        lost = [r for r in records if not r.ok and r.error is None and r.divergence is None
+                and r is not self.reference]
+        if not lost or self.reference is None or not self._estimate_noise():
             return
-        traced = self.run(reference.backend, "tracing", grads=False, trace=True)
-        for record in failing:
+        traced = self.run(self.reference.backend, "tracing", grads=False, trace=True)
+        for record in lost:
             mine = self.run(record.backend, "tracing", grads=False, trace=True)
             if traced.error is None and mine.error is None:
                 record._run.events = mine.events
-                self._events(record, traced, noise)
-                record.trace = None  # only asked-for traces go to the JSON
+                self._events(record, traced, self.noise)
+                record.trace = None  # only an asked-for trace goes to the JSON
                 record.ok = False
 
     def _judge(self, record: Record, reference: Record, noise: Run | None, trace: bool) -> bool:

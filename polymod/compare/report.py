@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from .. import registry
 from .records import Record
 
+GRADIENT_LINES = 3  # parameters named under the table; the JSON lists them all
 HEADER = ("model", "backend", "mode", "outputs", "max|diff|", "max rel", "grad rel",
           "us/call", "result")
 
@@ -124,7 +125,8 @@ def explain(record: Record) -> list[str]:
                      f"differs from {against}: max |diff| "
                      f"{where['max_abs_diff']:.3g}, {where['max_rel_diff']:.3g} of its scale "
                      f"(allowed {where['limit']:.3g})")
-    for failure in record.grad_failures:
+    shown = record.grad_failures[:GRADIENT_LINES]
+    for failure in shown:
         name = failure["parameter"]
         if "missing" in failure:
             lines.append(f"{head}: no gradient for parameter '{name}' on {failure['missing']}")
@@ -133,4 +135,8 @@ def explain(record: Record) -> list[str]:
                      f"{record.grad_reference}'s: max |diff| {failure['max_abs_diff']:.3g}, "
                      f"{failure['max_rel_diff']:.3g} of its scale (allowed "
                      f"{failure['limit']:.3g})")
+    more = len(record.grad_failures) - len(shown)
+    if more:
+        lines.append(f"{head}: and {more} more parameter{'s' * (more > 1)} whose gradients "
+                     f"differ (all in the JSON's grad_failures)")
     return lines or [f"{head}: {result_text(record)}"]
