@@ -69,3 +69,14 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
         assert graph["keras"]["us_polymod_twin"] > 0
     if "torch" in FRAMEWORKS and "keras" in FRAMEWORKS:
         assert data["keras_on_torch"]["rows"], data["keras_on_torch"]
+
+
+def test_compare_cost_benchmark_runs_and_finds_the_planted_layer(tmp_path: Path) -> None:
+    out = tmp_path / "cost.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_cost.py"),
+                           "--quick", "--models", "bert", "--json", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+    assert {row["backend"] for row in data["per_backend"]} == {"numpy", *FRAMEWORKS}
+    assert all(row["found_right"] for row in data["planted"]), data["planted"]
