@@ -204,10 +204,10 @@ def _compare(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``polymod`` command; returns the exit status."""
     parser = build_parser()
-    command = "polymod"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = f"polymod {argv[0]}" if argv and argv[0] in ("compare", "info") else "polymod"
     try:
         args = parser.parse_args(argv)
-        command = f"polymod {args.command}"
         return args.run(args)
     except UsageError as err:
         say(f"{command}: error: {err}")

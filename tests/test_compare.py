@@ -210,7 +210,7 @@ def test_a_planted_change_is_found_at_its_submodule(name: str, path: str, mode: 
                       grads=False)
     by_backend = {r.backend: r for r in records}
     for backend, record in by_backend.items():  # the healthy ones agree in this mode
-        assert record.ok == (backend != culprit), (backend, record.result, record.divergence)
+        assert record.ok == (backend != culprit), (backend, record.error, record.divergence)
     divergence = by_backend[culprit].divergence
     assert divergence["module"] == path, divergence
     assert divergence["max_rel_diff"] == pytest.approx(1e-4, rel=0.2)

@@ -61,19 +61,6 @@ class Record:
         """The record as a plain dict (JSON-ready), without the private arrays."""
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
-    @property
-    def result(self) -> str:
-        """``ok``, ``ERROR``, ``REFERENCE FAILED`` or ``DIFFERS ...`` (the table's last column)."""
-        if self.error:
-            return "ERROR"
-        if self.ok:
-            return "ok"
-        if self.divergence is not None:
-            return f"DIFFERS at {self.divergence['event']}"
-        if self.grad_failures:
-            return f"DIFFERS: grad {self.grad_failures[0]['parameter']}"
-        return "DIFFERS"
-
 
 def compare(factory: Callable[[], Any], inputs: Any = (), kwinputs: dict | None = None, *,
             backends: Sequence[str] | None = None, name: str = "model", mode: str = "eval",
