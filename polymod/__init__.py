@@ -10,8 +10,11 @@ Example:
     (2, 10)
 """
 
-from . import init, nn, ops, optim
-from .autograd import no_grad, value_and_grad
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BackendNameError,
     BackendTypeError,
@@ -21,35 +24,63 @@ from .errors import (
     ShapeError,
     StateError,
     UninitializedParameterError,
+    UnsupportedError,
     WeightsFileError,
+    WeightsFileOSError,
 )
-from .io import load, load_native, save
-from .module import Module
-from .native import native
-from .parameter import Buffer, Constant, Parameter, constant
-from .random import rand, randn, seed
 from .registry import available_backends, backend_of
 from .selection import get_backend, set_backend, use_backend
-from .tensor import asarray, ones, to_numpy, zeros
 
 __version__ = "0.1.0"
 
+# Everything else loads on first use (PEP 562), so `import polymod` stays cheap: no
+# framework, and not even the module system until a model is built.
+_LAZY = {
+    "Module": ".module", "Handle": ".handles", "Parameter": ".handles", "Constant": ".handles",
+    "Buffer": ".handles", "constant": ".handles",
+    "seed": ".random", "rand": ".random", "randn": ".random",
+    "zeros": ".tensor", "ones": ".tensor", "asarray": ".tensor", "to_numpy": ".tensor",
+    "value_and_grad": ".autograd", "no_grad": ".autograd", "native": ".native",
+    "save": ".io", "load": ".io", "load_native": ".io", "from_torch": ".interop",
+}
+_SUBMODULES = {"nn", "ops", "init", "optim", "io", "testing", "registry", "selection",
+               "examples", "compare", "interop", "convert"}
 
-def __getattr__(name: str):  # PEP 562: `pm.testing` loads on first use (import time budget)
-    if name == "testing":
-        import importlib  # not `from . import testing`: that asks this __getattr__ again
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from . import init, io, nn, ops, optim, testing
+    from .autograd import no_grad, value_and_grad
+    from .handles import Buffer, Constant, Handle, Parameter, constant
+    from .interop import from_torch
+    from .io import load, load_native, save
+    from .module import Module
+    from .native import native
+    from .random import rand, randn, seed
+    from .tensor import asarray, ones, to_numpy, zeros
 
-        return importlib.import_module(f"{__name__}.testing")
-    raise AttributeError(f"module 'polymod' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBMODULES:
+        # not `from . import x`: that would ask this __getattr__ again
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module 'polymod' has no attribute {name!r}")
+    globals()[name] = value  # once: later reads are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
 
 
 __all__ = [
-    "Module", "Parameter", "Constant", "Buffer", "constant",
-    "nn", "ops", "init", "optim", "testing",
+    "Module", "Handle", "Parameter", "Constant", "Buffer", "constant",
+    "nn", "ops", "init", "optim", "io", "testing",
     "available_backends", "set_backend", "get_backend", "use_backend", "backend_of",
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
     "value_and_grad", "no_grad", "native", "save", "load", "load_native",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
     "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
-    "WeightsFileError",
+    "WeightsFileError", "WeightsFileOSError", "UnsupportedError", "from_torch",
 ]

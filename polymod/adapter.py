@@ -16,6 +16,11 @@ Rules every adapter follows:
 * **Arguments are checked once, in the core** (``polymod.ops``): an adapter function
   receives normalised arguments (axes as ints or tuples, padding as ``(lo, hi)`` pairs)
   and lets its framework fail on anything else.
+* **Composed once, fused where it pays.** Ops that are the same arithmetic on every
+  backend (``hardswish``, the norms, ``interpolate``, attention) are written once in
+  ``polymod.ops`` from the others; an adapter whose framework has a fused kernel with
+  the same numbers lists it in ``FUSED`` under the op's name, and the core calls it
+  instead (one dict lookup).
 * **Same numbers.** Results agree with the NumPy adapter to float32 rounding, NaN and
   inf included; where a framework's op differs (NaN-skipping reductions, fused
   activations that drop NaN), the adapter fixes it or does not use that op.
@@ -41,6 +46,9 @@ class Adapter(Protocol):
 
     NAME: str  # the canonical backend name, as in its BackendSpec
     TENSOR_TYPES: tuple[type, ...]  # the framework's tensor (and variable) types
+    # polymod.ops name -> the framework's fused kernel for an op the core composes from
+    # the others (same normalised arguments, same numbers, faster); {} where it has none
+    FUSED: dict[str, Callable[..., Tensor]]
 
     # -- tensors and storage ----------------------------------------------------------
     def version(self) -> str: """The framework's version(s), for ``polymod info``."""
@@ -71,6 +79,10 @@ class Adapter(Protocol):
     def gelu(self, x: Tensor) -> Tensor: """GELU, exact erf form."""
     def silu(self, x: Tensor) -> Tensor: """x * sigmoid(x)."""
     def leaky_relu(self, x: Tensor, negative_slope: float) -> Tensor: """x if x >= 0 else slope * x."""
+    def gelu_tanh(self, x: Tensor) -> Tensor: """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3)))."""
+    def relu6(self, x: Tensor) -> Tensor: """min(max(x, 0), 6), NaN kept; gradient 1 only where 0 < x < 6."""
+    def softplus(self, x: Tensor, beta: float, threshold: float) -> Tensor: """log1p(exp(beta x)) / beta, x where beta x > threshold; no NaN gradient from the unused branch."""
+    def elu(self, x: Tensor, alpha: float) -> Tensor: """x if x > 0 else alpha (exp(x) - 1); NaN kept; no NaN gradient from the unused branch."""
     def add(self, a: Any, b: Any) -> Tensor: """a + b (broadcasting)."""
     def subtract(self, a: Any, b: Any) -> Tensor: """a - b."""
     def multiply(self, a: Any, b: Any) -> Tensor: """a * b."""
@@ -86,12 +98,23 @@ class Adapter(Protocol):
     def ones_like(self, x: Tensor) -> Tensor: """Ones of x's shape and dtype."""
     def astype(self, x: Tensor, dtype: Any) -> Tensor: """x converted to ``dtype`` (a NumPy dtype or name)."""
     def stop_gradient(self, x: Tensor) -> Tensor: """The same values, cut from the gradient graph."""
+    def pow(self, a: Any, b: Any) -> Tensor: """a ** b (a Python number on either side allowed)."""
+    def rsqrt(self, x: Tensor) -> Tensor: """1 / sqrt(x)."""
+    def erf(self, x: Tensor) -> Tensor: """The error function."""
+    def sin(self, x: Tensor) -> Tensor: """Sine."""
+    def cos(self, x: Tensor) -> Tensor: """Cosine."""
+    def clip(self, x: Tensor, min: Any, max: Any) -> Tensor: """x limited to [min, max] (numbers, one may be None); NaN kept; gradient 1 where min <= x <= max."""
 
     # -- reductions, shapes -----------------------------------------------------------
     def sum(self, x: Tensor, axis: Any, keepdims: bool) -> Tensor: """Sum over ``axis`` (None: all; an int or a tuple)."""
     def mean(self, x: Tensor, axis: Any, keepdims: bool) -> Tensor: """Mean over ``axis``; NaN for an empty reduction."""
     def max(self, x: Tensor, axis: Any, keepdims: bool) -> Tensor: """Maximum over ``axis``; NaN wins."""
     def min(self, x: Tensor, axis: Any, keepdims: bool) -> Tensor: """Minimum over ``axis``; NaN wins."""
+    def var(self, x: Tensor, axis: Any, keepdims: bool, correction: float) -> Tensor: """sum((x - mean)**2) / (n - correction) over ``axis``; inf/NaN (no warning) when n <= correction."""
+    def argmax(self, x: Tensor, axis: int | None, keepdims: bool) -> Tensor: """int64 index of the first maximum (flattened for None); a NaN counts as the maximum. Never empty (checked by the core)."""
+    def argmin(self, x: Tensor, axis: int | None, keepdims: bool) -> Tensor: """int64 index of the first minimum (flattened for None); a NaN counts as the minimum."""
+    def logsumexp(self, x: Tensor, axis: Any, keepdims: bool) -> Tensor: """log(sum(exp(x))) without overflow; all -inf gives -inf, +inf gives +inf, NaN gives NaN."""
+    def cumsum(self, x: Tensor, axis: int) -> Tensor: """Cumulative sum along ``axis`` (a non-negative int), dtype kept (the core casts integers to int64)."""
     def softmax(self, x: Tensor, axis: int) -> Tensor: """Softmax; a row holding NaN is all NaN."""
     def log_softmax(self, x: Tensor, axis: int) -> Tensor: """Log-softmax; a row holding NaN is all NaN."""
     def matmul(self, a: Tensor, b: Tensor) -> Tensor: """a @ b, 1-D operands as NumPy takes them."""
@@ -105,11 +128,18 @@ class Adapter(Protocol):
     def squeeze(self, x: Tensor, axis: int) -> Tensor: """Axis ``axis`` (of size 1) removed."""
     def take(self, x: Tensor, indices: Tensor, axis: int) -> Tensor: """Elements at integer ``indices`` along ``axis`` (``np.take``'s shape)."""
     def masked_fill(self, x: Tensor, mask: Tensor, value: float) -> Tensor: """x with ``value`` where the boolean ``mask`` holds."""
+    def take_along_axis(self, x: Tensor, indices: Tensor, axis: int) -> Tensor: """``torch.gather(x, axis, indices)``; indices as x outside ``axis`` (the core slices x)."""
+    def broadcast_to(self, x: Tensor, shape: tuple) -> Tensor: """x broadcast to ``shape`` (no -1: the core resolves it)."""
+    def tril(self, x: Tensor, k: int) -> Tensor: """Zeros above diagonal ``k`` of the last two axes (any dtype; NaN above it becomes 0)."""
+    def triu(self, x: Tensor, k: int) -> Tensor: """Zeros below diagonal ``k`` of the last two axes."""
+    def einsum(self, subscripts: str, *operands: Tensor) -> Tensor: """Einstein summation, NumPy's notation."""
+    def pad(self, x: Tensor, pad_width: tuple, value: float) -> Tensor: """Constant padding, ``pad_width`` one (before, after) pair of ints >= 0 per axis."""
 
     # -- layers -----------------------------------------------------------------------
     def linear(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor: """x @ weight.T + bias, weight (out, in); 1-D and N-D x too."""
     def embedding(self, indices: Tensor, weight: Tensor, padding_idx: int | None) -> Tensor: """Rows of ``weight``; the padding row gets no gradient."""
     def conv(self, x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Tensor: """1-D/2-D convolution, NC* layout; ``padding`` as (lo, hi) pairs."""
+    def conv_transpose(self, x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, padding: tuple, output_padding: tuple, dilation: tuple, groups: int) -> Tensor: """1-D/2-D transposed convolution, NC* layout, weight (in, out / groups, *kernel); ``padding`` symmetric ints."""
     def max_pool2d(self, x: Tensor, kernel: tuple, stride: tuple, padding: tuple) -> Tensor: """Max pooling of NCHW input; NaN in a window gives NaN."""
     def avg_pool2d(self, x: Tensor, kernel: tuple, stride: tuple, padding: tuple) -> Tensor: """Average pooling of NCHW input, zero padding counted."""
     def dropout(self, x: Tensor, p: float) -> Tensor: """x times a keep/(1-p) mask from polymod's generator (the framework's RNG when traced)."""
@@ -123,6 +153,33 @@ def interface_names() -> list[str]:
     names = list(Adapter.__annotations__)
     names += [n for n, v in vars(Adapter).items() if callable(v) and not n.startswith("_")]
     return names
+
+
+def assemble(namespace: dict[str, Any], *parts: Any) -> None:
+    """Fills an adapter package's namespace with every interface name, from its parts.
+
+    An adapter's ``__init__`` defines ``NAME``, ``TENSOR_TYPES`` and ``version`` and calls
+    ``assemble(globals(), tensors, autograd, ops, layers, twin)``: each other name of
+    ``Adapter`` is taken from the first part that defines it. The list of names lives
+    here only, so adding an adapter function is one line in the Protocol and one
+    function in each adapter.
+
+    Raises:
+        ImportError: a part lacks an interface name (the adapter is incomplete).
+    """
+    missing = []
+    for name in interface_names():
+        if name in namespace:
+            continue
+        for part in parts:
+            if name in vars(part):
+                namespace[name] = vars(part)[name]
+                break
+        else:
+            missing.append(name)
+    if missing:
+        raise ImportError(f"Adapter {namespace.get('__name__')} lacks {missing} (the names of "
+                          f"polymod.adapter.Adapter).")
 
 
 def empty_batch_safe(make_batch_of_one: Callable[[Any], Any],

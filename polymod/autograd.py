@@ -10,15 +10,17 @@ from typing import Any
 from . import registry, selection
 from .errors import ShapeError, StateError
 from .module import Module
+from .module.binding import adapter_of_module
 
 
 def _materialize(net: Module, fn: Callable, args: tuple, kwargs: dict) -> None:
     """Binds and builds a model before recording, so lazy parameters exist to differentiate."""
     inputs = [a for a in args if not isinstance(a, (int, float, bool, str))]
-    adapter = net._adapter or (registry.adapter_of(inputs[0]) if inputs else None)
-    if net._adapter is None and adapter is not None and adapter.NAME != "numpy":
+    bound = adapter_of_module(net)
+    adapter = bound or (registry.adapter_of(inputs[0]) if inputs else None)
+    if bound is None and adapter is not None and adapter.NAME != registry.REFERENCE:
         net.to(adapter.NAME, device=adapter.device_of(inputs[0]))
-    with (net._adapter or selection.chosen_adapter(None)).no_grad():
+    with (adapter_of_module(net) or selection.chosen_adapter(None)).no_grad():
         fn(net, *args, **kwargs)  # one forward pass materialises every lazy shape
 
 
@@ -28,15 +30,16 @@ def _parameters(net: Module, fn: Callable, args: tuple, kwargs: dict) -> tuple[l
     Checked once per traversal: Module caches the list until the model changes, and a
     parameter, once materialised, stays so.
     """
-    handles = net._named_handles(("parameter",))
-    checked = net.__dict__.get("_pm_checked_handles")
+    cache = net.__dict__["_cache"]
+    handles = net.named_handles(("parameter",))
+    checked = cache.get("checked_parameters")
     if checked is not None and checked[0] is handles:
         return checked[1], checked[2]
     if not net._ready or not all(h.materialized for _, h in handles):
         _materialize(net, fn, args, kwargs)
-        handles = net._named_handles(("parameter",))
+        handles = net.named_handles(("parameter",))
     names, plain = [name for name, _ in handles], [h for _, h in handles]
-    net.__dict__["_pm_checked_handles"] = (handles, names, plain)
+    cache["checked_parameters"] = (handles, names, plain)
     return names, plain
 
 
@@ -58,7 +61,7 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
     """
 
     def checked(value: Any, net: Module) -> Any:
-        shape = tuple(net._adapter.shape(value))
+        shape = tuple(net._bound.adapter.shape(value))
         if shape not in ((), (1,)):  # torch refuses, TF and MXNet would sum silently
             raise ShapeError(f"value_and_grad differentiates a scalar; the function returned "
                              f"a tensor of shape {shape}. Reduce it first, e.g. ops.mean(loss).")
@@ -78,16 +81,16 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
                              f"argument; received {type(net).__qualname__}.")
         names, handles = _parameters(net, fn, args, kwargs)
         # the framework's own flag (Parameter.trainable reads it too; this skips the property)
-        is_trainable = net._adapter.is_trainable
+        is_trainable = net._bound.adapter.is_trainable
         tensors = [h.value for h in handles if is_trainable(h.native, h._trainable)]
         if len(tensors) != len(handles):  # some are frozen: no gradient for them
             names = [name for name, h in zip(names, handles, strict=True) if h.trainable]
         aux: list[Any] = []
         if has_aux:
-            value, grads = net._adapter.value_and_grad(
+            value, grads = net._bound.adapter.value_and_grad(
                 lambda: checked(unpacked(fn(net, *args, **kwargs), aux), net), tensors)
             return (value, aux[0]), dict(zip(names, grads, strict=True))
-        value, grads = net._adapter.value_and_grad(
+        value, grads = net._bound.adapter.value_and_grad(
             lambda: checked(fn(net, *args, **kwargs), net), tensors)
         return value, dict(zip(names, grads, strict=True))
 

@@ -190,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--no-timing", action="store_true", help="skip the per-call timing")
     cmp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     cmp.set_defaults(run=_compare)
+    from .compare.command import parse_shape
+    from .compare.report import plain_table
+    from .interop import add_cli  # --from-torch and `polymod convert` (polymod.convert.cli)
+
+    add_cli(cmp, sub, UsageError=UsageError, load_factory=load_target,
+            parse_shape=parse_shape, table=plain_table)
     info = sub.add_parser("info", help="list backends, versions and what is missing")
     info.set_defaults(run=_info)
     return parser

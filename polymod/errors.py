@@ -60,8 +60,25 @@ class WeightsFileError(PolymodError, ValueError):
     """A weights file that cannot be loaded into the model (all problems listed)."""
 
 
+class WeightsFileOSError(WeightsFileError, OSError):
+    """A weights file the operating system would not let polymod read or write (missing,
+    no permission, disk full): also an ``OSError``, with ``errno`` and ``filename``."""
+
+
 class BackendUnavailableError(PolymodError, ImportError):
     """The framework behind a backend is not installed."""
+
+
+class UnsupportedError(PolymodError, NotImplementedError):
+    """A model, layer or operation that polymod cannot convert (``pm.from_torch``).
+
+    ``nodes`` lists every operation that does not convert, each with the original's
+    target and source line, so one error shows all that is missing.
+    """
+
+    def __init__(self, message: str, *, nodes: list[str] | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.nodes = list(nodes or [])
 
 
 __all__ = [
@@ -72,5 +89,8 @@ __all__ = [
     "StateError",
     "UninitializedParameterError",
     "WeightsFileError",
+    "WeightsFileOSError",
     "BackendUnavailableError",
+    "NameClashError",
+    "UnsupportedError",
 ]

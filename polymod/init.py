@@ -1,4 +1,5 @@
-"""Initialisers, drawn from polymod's seeded NumPy generator.
+"""``pm.init``: initializers, in-place initialisation (PyTorch habit) and the policy of
+``Module.initialize`` (Gluon habit).
 
 Every value is computed in NumPy (float64, then cast to the parameter's dtype)
 and written into the native storage, so the same seed gives the same numbers
@@ -16,225 +17,68 @@ scheme is glorot-uniform/zeros, the ``'gluon'`` scheme uniform(+-0.07)/zeros.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from . import registry
-from .random import generator
+from .handles import Handle, handle_of
+from .initializers import (
+    SCHEMES,
+    Constant,
+    FanInUniform,
+    Initializer,
+    KaimingUniform,
+    Normal,
+    Ones,
+    Scheme,
+    Uniform,
+    WeightsOnly,
+    XavierUniform,
+    Zeros,
+    default_bias,
+    default_weight,
+    fans,
+    get,
+    set_scheme,
+)
 
-Shape = Sequence[int]
-
-
-def fans(shape: Shape) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight in PyTorch's layout ``(out, in, *kernel)``."""
-    if len(shape) < 2:
-        n = int(shape[0]) if shape else 1
-        return n, n
-    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
-    return int(shape[1]) * receptive, int(shape[0]) * receptive
-
-
-class Initializer:
-    """Base class: ``init(shape) -> np.ndarray`` of float64 values."""
-
-    def __call__(self, shape: Shape) -> np.ndarray:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "is_default")
-        return f"{type(self).__name__}({args})"
-
-
-class Constant(Initializer):
-    """Fills with ``value``."""
-
-    def __init__(self, value: float):
-        self.value = float(value)
-
-    def __call__(self, shape: Shape) -> np.ndarray:
-        return np.full(tuple(shape), self.value)
+__all__ = ["Initializer", "Constant", "Zeros", "Ones", "Normal", "Uniform", "XavierUniform",
+           "KaimingUniform", "FanInUniform", "WeightsOnly", "Scheme", "SCHEMES", "fans", "get",
+           "set_scheme", "default_weight", "default_bias", "normal_", "uniform_", "zeros_",
+           "ones_", "constant_", "xavier_uniform_", "kaiming_uniform_", "initialize_module"]
 
 
-class Zeros(Constant):
-    """Fills with 0."""
+def initialize_module(root: Any, init: Any, force_reinit: bool) -> None:
+    """``Module.initialize(init=...)``'s rule, applied to every module under ``root``.
 
-    def __init__(self):
-        super().__init__(0.0)
-
-    def __repr__(self) -> str:
-        return "Zeros()"
-
-
-class Ones(Constant):
-    """Fills with 1."""
-
-    def __init__(self):
-        super().__init__(1.0)
-
-    def __repr__(self) -> str:
-        return "Ones()"
-
-
-class Normal(Initializer):
-    """Normal(mean, std). ``Normal(0.01)`` is Gluon's habit: std 0.01, mean 0."""
-
-    def __init__(self, std: float = 0.01, mean: float = 0.0):
-        self.std = float(std)
-        self.mean = float(mean)
-
-    def __call__(self, shape: Shape) -> np.ndarray:
-        return generator().normal(self.mean, self.std, tuple(shape))
-
-
-class Uniform(Initializer):
-    """Uniform in [low, high); ``Uniform(0.07)`` means [-0.07, 0.07) (Gluon habit)."""
-
-    def __init__(self, low: float = 0.07, high: float | None = None):
-        if high is None:
-            low, high = -abs(low), abs(low)
-        self.low = float(low)
-        self.high = float(high)
-
-    def __call__(self, shape: Shape) -> np.ndarray:
-        return generator().uniform(self.low, self.high, tuple(shape))
-
-
-class XavierUniform(Initializer):
-    """Glorot uniform: U(+-gain * sqrt(6 / (fan_in + fan_out)))."""
-
-    def __init__(self, gain: float = 1.0):
-        self.gain = float(gain)
-
-    def __call__(self, shape: Shape) -> np.ndarray:
-        fan_in, fan_out = fans(shape)
-        bound = self.gain * math.sqrt(6.0 / (fan_in + fan_out))
-        return generator().uniform(-bound, bound, tuple(shape))
-
-
-class KaimingUniform(Initializer):
-    """He uniform as in PyTorch (leaky_relu gain with slope ``a``, fan_in mode)."""
-
-    def __init__(self, a: float = 0.0):
-        self.a = float(a)
-
-    def __call__(self, shape: Shape) -> np.ndarray:
-        fan_in, _ = fans(shape)
-        gain = math.sqrt(2.0 / (1 + self.a**2))
-        bound = math.sqrt(3.0) * gain / math.sqrt(fan_in) if fan_in else 0.0
-        return generator().uniform(-bound, bound, tuple(shape))
-
-
-class FanInUniform(Initializer):
-    """U(+-1/sqrt(fan_in)): PyTorch's default bias, given the fan-in of its weight."""
-
-    def __init__(self, fan_in: int):
-        self.fan_in = int(fan_in)
-
-    def __call__(self, shape: Shape) -> np.ndarray:
-        bound = 1.0 / math.sqrt(self.fan_in) if self.fan_in > 0 else 0.0
-        return generator().uniform(-bound, bound, tuple(shape))
-
-
-class WeightsOnly(Initializer):
-    """Gluon's ``initialize(init=...)``: ``init`` for weights (2 or more dimensions); a 1-D
-    parameter keeps its own constant initializer (BatchNorm's ones) or gets zeros (biases).
+    ``init`` applies to weights (parameters of 2 or more dimensions); a 1-D parameter
+    keeps its own constant initializer (BatchNorm's and LayerNorm's scale: ones) or is
+    set to zeros (biases), as Gluon does; the ``'torch'`` scheme gives a bias
+    U(+-1/sqrt(fan_in)) of its module's ``weight``. Values drawn by the default scheme
+    are replaced; with ``force_reinit`` every value is. Lazy parameters get the rule
+    when their shape becomes known.
     """
-
-    def __init__(self, init: Initializer):
-        self.init = init
-
-    def resolve(self, shape: Shape, own: Initializer | None,
-                fan_in: int | None = None) -> Initializer:
-        """The initializer for one parameter whose own initializer is ``own``."""
-        if len(shape) >= 2:
-            return self.init
-        return own if isinstance(own, Constant) else Zeros()
-
-    def __call__(self, shape: Shape) -> np.ndarray:
-        return self.resolve(shape, None)(shape)
-
-
-class Scheme(WeightsOnly):
-    """A framework's default initialisation by name, for ``initialize(init='keras')``.
-
-    ``'torch'``: kaiming-uniform (a=sqrt(5)) weights, U(+-1/sqrt(fan_in)) biases;
-    ``'keras'``: glorot-uniform weights, zero biases; ``'gluon'``: U(+-0.07) weights,
-    zero biases. Other 1-D parameters keep their own constant (BatchNorm's ones).
-    """
-
-    def __init__(self, name: str):
-        if name not in SCHEMES:
-            raise ValueError(f"Unknown init scheme {name!r}; expected one of {SCHEMES}.")
-        self.name = name
-        super().__init__({"torch": KaimingUniform(math.sqrt(5)), "keras": XavierUniform(),
-                          "gluon": Uniform(0.07)}[name])
-
-    def resolve(self, shape: Shape, own: Initializer | None,
-                fan_in: int | None = None) -> Initializer:
-        if len(shape) < 2 and self.name == "torch" and not isinstance(own, Constant):
-            if isinstance(own, FanInUniform):
-                return own
-            if fan_in:
-                return FanInUniform(fan_in)
-        return super().resolve(shape, own, fan_in)
-
-    def __repr__(self) -> str:
-        return f"Scheme({self.name!r})"
-
-
-_BY_NAME = {"zeros": Zeros, "ones": Ones, "normal": Normal, "uniform": Uniform,
-            "xavier_uniform": XavierUniform, "glorot_uniform": XavierUniform,
-            "kaiming_uniform": KaimingUniform}
-SCHEMES = ("torch", "keras", "gluon")
-_scheme = "torch"
-
-
-def get(init: Initializer | str | None) -> Initializer | None:
-    """An initializer from an object or a name (``'zeros'``, ``'normal'``, ...)."""
-    if init is None or isinstance(init, Initializer):
-        return init
-    if isinstance(init, str) and init.lower() in _BY_NAME:
-        return _BY_NAME[init.lower()]()
-    if isinstance(init, str) and init.lower() in SCHEMES:
-        return Scheme(init.lower())
-    if callable(init):
-        return init  # a user callable shape -> array
-    raise ValueError(f"Unknown initializer {init!r}; expected an Initializer, a callable "
-                     f"shape -> array, one of {sorted(_BY_NAME)}, or a scheme {SCHEMES}.")
-
-
-def set_scheme(name: str) -> None:
-    """Chooses the default scheme of new layers: 'torch' (default), 'keras' or 'gluon'."""
-    global _scheme
-    if name not in SCHEMES:
-        raise ValueError(f"Unknown init scheme {name!r}; expected one of {SCHEMES}.")
-    _scheme = name
-
-
-def default_weight() -> Initializer:
-    """The current scheme's weight initializer."""
-    chosen = {"torch": KaimingUniform(math.sqrt(5)), "keras": XavierUniform(),
-              "gluon": Uniform(0.07)}[_scheme]
-    chosen.is_default = True
-    return chosen
-
-
-def default_bias(fan_in: int) -> Initializer:
-    """The current scheme's bias initializer for a weight with ``fan_in`` inputs."""
-    chosen = FanInUniform(fan_in) if _scheme == "torch" else Zeros()
-    chosen.is_default = True
-    return chosen
+    chosen = get(init)
+    if chosen is None:
+        return
+    rule = chosen if isinstance(chosen, WeightsOnly) else WeightsOnly(chosen)
+    for module in root.modules():
+        params = dict(module.named_parameters(recurse=False))
+        weight = params.get("weight")
+        fan_in = (fans(weight.shape)[0] if weight is not None and weight.materialized
+                  and len(weight.shape) >= 2 else None)
+        for name, handle in params.items():
+            if not handle.materialized:
+                handle.init = rule
+            elif force_reinit or handle.default_init:
+                fill = rule.resolve(handle.shape, handle.made_with,
+                                    fan_in if name == "bias" else None)
+                handle.assign(fill(handle.shape))
 
 
 # In-place initialisers (PyTorch habit) -------------------------------------------------
 
 def _fill(target: Any, init: Initializer) -> Any:
-    from .parameter import Parameter, handle_of
-
-    if isinstance(target, Parameter):
+    if isinstance(target, Handle):
         target.assign(init(target.shape))
         return target
     handle = handle_of(target)
@@ -242,7 +86,9 @@ def _fill(target: Any, init: Initializer) -> Any:
         handle.assign(init(handle.shape))
         return target
     adapter = registry.adapter_of(target)
-    adapter.assign(target, init(tuple(adapter.shape(target))))
+    if adapter.assign(target, init(tuple(adapter.shape(target)))) is not None:
+        raise TypeError(f"Cannot fill a {adapter.NAME} array in place (its arrays are "
+                        f"immutable); fill the parameter through its attribute or handle.")
     return target
 
 

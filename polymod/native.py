@@ -5,8 +5,10 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from . import registry
 from .errors import StateError
 from .module import Module
+from .module.binding import adapter_of_module
 
 _twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -33,15 +35,17 @@ def native(net: Module) -> Any:
     if not isinstance(net, Module):
         raise StateError(f"pm.native expects a polymod Module; received "
                          f"{type(net).__qualname__}.")
-    if net._adapter is None:
-        raise StateError("pm.native needs a model bound to a backend: call it once on a "
-                         "tensor of that framework, or use net.to('torch'|'keras'|'gluon').")
+    adapter = adapter_of_module(net)
+    if adapter is None:
+        choices = "|".join(repr(name) for name in registry.FRAMEWORKS)
+        raise StateError(f"pm.native needs a model bound to a backend: call it once on a "
+                         f"tensor of that framework, or use net.to({choices}).")
     lazy = [name for name, p in net.named_parameters() if not p.materialized]
     if lazy:
         raise StateError(f"pm.native needs every parameter shape; {lazy} are still lazy. "
                          f"Call the model once (net(X)) or net.initialize(X) first.")
     twin = _twins.get(net)
     if twin is None:
-        twin = net._adapter.native_twin(net)
+        twin = adapter.native_twin(net)
         _twins[net] = twin
     return twin

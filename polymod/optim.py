@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import registry
 from .errors import StateError
 from .module import Module
 
@@ -41,7 +42,7 @@ class Optimizer:
         if unknown:
             raise StateError(f"Gradients for unknown parameters {unknown}; the model has "
                              f"{sorted(handles)}.")
-        adapter = self.net._adapter
+        adapter = registry.adapter(self.net.backend)
         self.steps += 1
         with adapter.no_grad():
             for name, grad in grads.items():

@@ -15,15 +15,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import BackendNameError, BackendTypeError, BackendUnavailableError
 
 
-@dataclass(frozen=True)
-class BackendSpec:
+class BackendSpec(NamedTuple):
     """What polymod needs to know about one backend before importing anything of it.
 
     Attributes:
@@ -76,12 +74,24 @@ _OWNER = {module: spec for spec in SPECS for module in spec.owns}
 NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
 #: The backends with gradients and native twins (every one but the reference).
 FRAMEWORKS: tuple[str, ...] = tuple(spec.name for spec in SPECS if not spec.reference)
+#: The neutral layout of every tensor (a Linear weight is (out, in), data is NC...):
+#: PyTorch's. Recorded in weight files' metadata.
+NEUTRAL_LAYOUT = "torch"
 #: The forward-only reference backend.
 REFERENCE: str = next(spec.name for spec in SPECS if spec.reference)
 
 _adapters: dict[str, ModuleType] = {}
 #: type(tensor) -> adapter; read directly by the hot paths of ``polymod.ops``.
 adapter_by_type: dict[type, ModuleType] = {}
+#: The frameworks' tensor types seen so far (never NumPy's): ``Module.__call__`` takes its
+#: fast path for these.
+framework_types: set[type] = set()
+
+
+def _remember(tensor_type: type, module: ModuleType) -> None:
+    adapter_by_type.setdefault(tensor_type, module)
+    if module.NAME != REFERENCE:
+        framework_types.add(tensor_type)
 
 
 def spec(name: str) -> BackendSpec:
@@ -158,7 +168,7 @@ def adapter(name: str) -> ModuleType:
         module = importlib.import_module(chosen.adapter_module)
         _adapters[chosen.name] = module
         for tensor_type in module.TENSOR_TYPES:
-            adapter_by_type.setdefault(tensor_type, module)
+            _remember(tensor_type, module)
     return _adapters[chosen.name]
 
 
@@ -182,7 +192,7 @@ def _resolve_type(x: Any) -> ModuleType:
             continue
         module = adapter(each.name)
         if isinstance(x, module.TENSOR_TYPES):
-            adapter_by_type[kind] = module
+            _remember(kind, module)
             return module
     raise BackendTypeError(f"Expected a tensor ({tensor_kinds()}); received "
                            f"{kind.__module__}.{kind.__qualname__}.")

@@ -3,7 +3,7 @@
 The ``backend`` fixture comes from polymod's own pytest plugin (polymod.testing.plugin).
 Here: the native tensor types of each backend, and the *oracle*: hand-written native
 PyTorch / Keras / Gluon versions of the chapter's listings (following the PyTorch
-listing, as DESIGN.md decides), loaded with polymod's weights (neutral layout: a Linear
+listing, as docs/chapter.md says), loaded with polymod's weights (neutral layout: a Linear
 weight is (out, in)).
 """
 
@@ -21,7 +21,7 @@ FRAMEWORKS = ("torch", "keras", "gluon")
 RTOL = 2e-5
 ATOL = 1e-6
 
-# Import PyTorch before TensorFlow (DESIGN.md: the other order can crash).
+# Import PyTorch before TensorFlow (docs/design.md: the other order can crash).
 if importlib.util.find_spec("torch") is not None:
     import torch  # noqa: F401
 
@@ -263,7 +263,7 @@ def gluon_oracle(name: str, sd: dict):
         layer.bias.set_data(mnp.array(b))
         if not relu:
             return layer
-        # not Dense(activation='relu'): its fused relu turns NaN into 0 (DESIGN.md)
+        # not Dense(activation='relu'): its fused relu turns NaN into 0 (docs/design.md)
         return lambda X: npx.relu(layer(X))
 
     def chain(items):

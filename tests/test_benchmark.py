@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -13,18 +14,30 @@ import pytest
 import polymod as pm
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "benchmarks" / "bench.py"
+BENCHMARKS = ROOT / "benchmarks"
+BENCH = BENCHMARKS / "bench.py"
+# the frameworks benchmarks/harness.py has native code for (its FRAMEWORKS; importing it
+# here would pin this process to one thread)
 FRAMEWORKS = [b for b in ("torch", "keras", "gluon") if b in pm.available_backends()]
+# the files that run alone through the shared harness: bench.py's parts and any other
+PARTS = sorted(p.name for p in BENCHMARKS.glob("*.py")
+               if p.name != "harness.py" and "harness.run_alone(" in p.read_text())
+NATIVE = sorted(p.name for p in BENCHMARKS.glob("native_*.py"))
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("POLYMOD_BACKEND", "KERAS_BACKEND")}
+
+
+def _run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
+                          env=_env(), timeout=timeout)
 
 
 @pytest.mark.skipif(not FRAMEWORKS, reason="no framework backend installed")
 def test_quick_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    env = {k: v for k, v in os.environ.items() if k not in ("POLYMOD_BACKEND", "KERAS_BACKEND")}
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--json", str(out),
-         "--backends", ",".join(FRAMEWORKS)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    proc = _run(str(BENCH), "--quick", "--json", str(out), "--backends", ",".join(FRAMEWORKS))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     data = json.loads(out.read_text())
 
@@ -71,11 +84,50 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
         assert data["keras_on_torch"]["rows"], data["keras_on_torch"]
 
 
+def test_the_parts_are_found() -> None:
+    assert {"chapter_mlp.py", "lenet.py", "peers.py", "import_time.py", "transfers.py",
+            "graph_modes.py"} <= set(PARTS)
+    assert {"native_chapter.py", "native_lenet.py"} <= set(NATIVE)
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_each_part_takes_the_common_options(part: str) -> None:
+    proc = _run(str(BENCHMARKS / part), "--help", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for option in ("--quick", "--backends", "--json", "--rounds"):
+        assert option in proc.stdout, (part, option)
+
+
+@pytest.mark.skipif(not FRAMEWORKS, reason="no framework backend installed")
+def test_a_part_runs_alone_and_writes_only_its_json(tmp_path: Path) -> None:
+    out = tmp_path / "lenet.json"
+    fw = FRAMEWORKS[0]
+    proc = _run(str(BENCHMARKS / "lenet.py"), "--quick", "--json", str(out), "--backends", fw)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+    assert set(data) == {"config", "conv"} | ({"conv_layout_keras"} if fw == "keras" else set())
+    assert data["config"]["backends"] == [fw]
+    assert {r["mode"] for r in data["conv"]} == {f"{mode} b{batch}" for mode in ("fwd", "fwd+bwd")
+                                                 for batch in (2, 64)}
+    assert "LeNet           " + fw in proc.stdout  # the table, as bench.py prints it
+
+
+@pytest.mark.parametrize("native", NATIVE)
+def test_native_oracles_do_not_use_polymod(native: str) -> None:
+    """The hand-written references stay independent of what they measure."""
+    ours = {p.stem for p in BENCHMARKS.glob("*.py")}
+    tree = ast.parse((BENCHMARKS / native).read_text())
+    imported = {alias.name.partition(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {(node.module or "").partition(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    assert not imported & ({"polymod"} | ours), imported
+
+
 def test_compare_cost_benchmark_runs_and_finds_the_planted_layer(tmp_path: Path) -> None:
     out = tmp_path / "cost.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_cost.py"),
-                           "--quick", "--models", "bert", "--json", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+    proc = _run(str(BENCHMARKS / "compare_cost.py"), "--quick", "--models", "bert", "--json",
+                str(out), timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     data = json.loads(out.read_text())
     assert {row["backend"] for row in data["per_backend"]} == {"numpy", *FRAMEWORKS}

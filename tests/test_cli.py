@@ -311,3 +311,16 @@ def test_console_script_is_installed() -> None:
     script = os.path.join(os.path.dirname(sys.executable), "polymod")
     result = subprocess.run([script, "info"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0
+
+
+def test_the_docs_bert_with_a_slip_is_traced_to_its_gelu() -> None:
+    # docs/compare.md's example, run as the page runs it (from the repository root)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    target = "docs/examples/bert_compare.py"
+    result = run_cli("compare", f"{target}:make_with_a_slip", "--inputs", f"{target}:inputs",
+                     "--json", "-q", "--no-timing", cwd=root)
+    assert result.returncode == 1, result.stderr[-3000:]
+    records = {r["backend"]: r for r in json.loads(result.stdout)}
+    assert records["keras"]["divergence"]["event"] == (
+        "encoder.layer.0.intermediate.intermediate_act_fn")
+    assert all(r["ok"] for b, r in records.items() if b != "keras")

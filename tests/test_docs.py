@@ -12,9 +12,17 @@
   the book's own framework code (``NATIVE_TABS``): Keras 3 warns on one of the
   book's listings, and that is the book's code, not polymod's.
 * A block whose first line is ``# skip-test`` is not run; keep it for code that
-  truly cannot run here (e.g. it needs two processes).
+  truly cannot run here (e.g. it needs two processes). A block that only includes a
+  file (``--8<-- "docs/examples/ddp_train.py"``) is not run either: that file has its
+  own test (tests/test_examples.py).
+* Lines of code blocks fit the page at 1280 px: at most ``CODE_WIDTH`` characters.
+  ```output blocks wrap on the page, so they may be longer. Nested lists are indented
+  by four spaces (Python-Markdown merges a two-space sub-list into the line above).
 * The doctests of polymod's public modules run (``python -m doctest`` style).
-* ``mkdocs build --strict`` builds the site into a temporary folder.
+* ``mkdocs build --strict`` builds the site into a temporary folder, and every public
+  name (docs/_ext/autolink.py's ``public_api``) has its entry in the reference.
+
+tests/test_docs_browser.py loads the built site in a real browser.
 """
 
 from __future__ import annotations
@@ -39,7 +47,11 @@ import pytest
 import polymod
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted(
+    page for page in (ROOT / "docs").rglob("*.md")
+    if not any(part.startswith("_") or part == "assets"
+               for part in page.relative_to(ROOT / "docs").parts))]
+CODE_WIDTH = 88  # characters of a code line that fit beside both sidebars at 1280 px
 # Every module of the package, found rather than listed, so a new one is not forgotten.
 PUBLIC_MODULES = ["polymod"] + sorted(
     info.name for info in pkgutil.walk_packages(polymod.__path__, "polymod.")
@@ -57,14 +69,16 @@ class Block:
     line: int  # 1-based line of the opening fence
     tab: str | None  # label of the enclosing content tab, if any
     output: str | None = None  # expected stdout (from a following ```output block)
+    info: str = ""  # the whole info string of the fence, e.g. "{.output .wide}"
 
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def extract_blocks(text: str) -> list[Block]:
-    """The fenced code blocks of a Markdown page, with their content-tab label."""
+def extract_blocks(text: str, languages: tuple[str, ...] | None = ("python",)) -> list[Block]:
+    """The fenced code blocks of a Markdown page (of ``languages``, or all if None),
+    with their content-tab label."""
     lines = text.splitlines()
     blocks: list[Block] = []
     tabs: list[tuple[int, str]] = []  # (indent of the === line, label), innermost last
@@ -91,7 +105,7 @@ def extract_blocks(text: str) -> list[Block]:
                             else lines[j].lstrip())
                 j += 1
             blocks.append(Block(lang, textwrap.dedent("\n".join(body)) + "\n", i + 1,
-                                tabs[-1][1] if tabs else None))
+                                tabs[-1][1] if tabs else None, info=fence["info"].strip()))
             i = j + 1
             continue
         i += 1
@@ -101,7 +115,12 @@ def extract_blocks(text: str) -> list[Block]:
             closing = [n for n, s in enumerate(between) if s.strip().startswith("```")]
             if closing and not any(s.strip() for s in between[closing[-1] + 1:]):
                 before.output = after.code
-    return [b for b in blocks if b.lang == "python"]
+    return [b for b in blocks if languages is None or b.lang in languages]
+
+
+def _only_includes(code: str) -> bool:
+    lines = [line.strip() for line in code.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith("--8<--") for line in lines)
 
 
 def _page_id(path: Path) -> str:
@@ -114,7 +133,7 @@ def test_code_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     namespaces: dict[str | None, dict] = {}
     for block in blocks:
-        if block.code.lstrip().startswith("# skip-test"):
+        if block.code.lstrip().startswith("# skip-test") or _only_includes(block.code):
             continue
         page_namespace = namespaces.setdefault(None, {"__name__": f"docs_{page.stem}"})
         if block.tab not in namespaces:  # a tab carries on from the page's blocks so far
@@ -157,7 +176,7 @@ def test_extract_blocks_follows_tabs_and_outputs() -> None:
             print("hi")
             ```
 
-            ```output
+            ```{.output .wide}
             hi
             ```
 
@@ -173,6 +192,44 @@ def test_extract_blocks_follows_tabs_and_outputs() -> None:
     assert [(b.code.strip(), b.tab) for b in blocks] == [
         ("a = 1", None), ("b = 2", "PyTorch"), ('print("hi")', "Keras"), ("c = 3", None)]
     assert blocks[2].output == "hi\n"
+    assert [b.info for b in extract_blocks(page, languages=("output",))] == ["{.output .wide}"]
+
+
+def _site_pages() -> list[Path]:
+    return [page for page in PAGES if page != ROOT / "README.md"]
+
+
+@pytest.mark.parametrize("page", _site_pages(), ids=_page_id)
+def test_code_lines_fit_the_page(page: Path) -> None:
+    too_long = [
+        f"{_page_id(page)}:{block.line + n}: {len(line)} characters: {line.strip()[:60]}..."
+        for block in extract_blocks(page.read_text(encoding="utf-8"), languages=None)
+        if (block.lang != "output" or ".wide" in block.info) and not _only_includes(block.code)
+        for n, line in enumerate(block.code.splitlines(), start=1) if len(line) > CODE_WIDTH]
+    assert not too_long, (
+        f"Code lines longer than {CODE_WIDTH} characters scroll out of sight at 1280 px; "
+        "break them (an ```output block may be longer: it wraps; a ```{.output .wide} "
+        "table does not):\n" + "\n".join(too_long))
+
+
+_LIST_ITEM = re.compile(r"^(?P<indent> *)(?:[-*+]|\d+\.) \S")
+
+
+@pytest.mark.parametrize("page", _site_pages(), ids=_page_id)
+def test_nested_lists_are_indented_by_four_spaces(page: Path) -> None:
+    misplaced, closing = [], None  # closing: the ticks that end the open code block
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
+        if fence := _FENCE.match(line):
+            if closing is None:
+                closing = fence["ticks"]
+            elif line.strip() == closing:
+                closing = None
+            continue
+        item = _LIST_ITEM.match(line)
+        if closing is None and item and len(item["indent"]) % 4:
+            misplaced.append(f"{_page_id(page)}:{number}: {line.strip()}")
+    assert not misplaced, ("Python-Markdown needs four spaces per list level; with fewer "
+                           "the item joins the paragraph above:\n" + "\n".join(misplaced))
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
@@ -203,5 +260,39 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n" \
                                    f"{result.stderr}"
-    assert (tmp_path / "site" / "index.html").exists()
-    assert (tmp_path / "site" / "api" / "index.html").exists()
+    site = tmp_path / "site"
+    for page in ("index.html", "reference/index.html", "reference/nn/index.html",
+                 "examples/digits/index.html", "404.html"):
+        assert (site / page).exists(), page
+    anchors = set()
+    for html in site.rglob("*.html"):
+        anchors.update(re.findall(r'\bid="([^"]+)"', html.read_text(encoding="utf-8")))
+    missing = [name if entry == name else f"{name} (documented as {entry})"
+               for name, entry in _public_api().items() if entry not in anchors]
+    assert not missing, ("These public names have no entry in the reference; add each to "
+                         "its page under docs/reference/ (see docs/contributing.md):\n"
+                         + "\n".join(missing))
+
+
+def _public_api() -> dict[str, str]:
+    spec = importlib.util.spec_from_file_location("autolink", ROOT / "docs/_ext/autolink.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.public_api()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
+                    reason="matplotlib is not installed: pip install 'polymod[docs]'")
+def test_performance_chart_and_table_come_from_the_committed_figures(tmp_path: Path) -> None:
+    figures = ROOT / "docs" / "assets" / "performance"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "plot_performance.py"),
+         str(figures / "bench.json"), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    svg = (tmp_path / "ratios.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<?xml") and "<svg" in svg
+    assert (tmp_path / "table.md").read_text(encoding="utf-8") == \
+        (figures / "table.md").read_text(encoding="utf-8"), (
+        "docs/assets/performance/table.md is not the table of bench.json beside it: rerun "
+        "python benchmarks/plot_performance.py docs/assets/performance/bench.json")

@@ -127,19 +127,19 @@ def test_uninitialised_lazy_parameter(backend):
 def test_assigning_raw_torch_module_is_refused():
     torch = pytest.importorskip("torch")
     net = pm.Module()
-    with pytest.raises(TypeError, match=r"torch.nn.Module \(Linear\).*'layer'.*polymod.nn"):
+    with pytest.raises(TypeError, match=r"torch model or layer \(Linear\).*'layer'.*polymod.nn"):
         net.layer = torch.nn.Linear(2, 2)
     assert "layer" not in dict(net.named_children())
     net.data = torch.zeros(2)  # a tensor is a plain attribute
 
 
 def test_assigning_raw_keras_layer_is_refused():
-    pytest.importorskip("torch")  # torch first (see DESIGN.md)
+    pytest.importorskip("torch")  # torch first (docs/design.md, environment facts)
     keras = pytest.importorskip("keras")
     net = pm.Module()
-    with pytest.raises(TypeError, match=r"Keras layer \(Dense\).*'layer'"):
+    with pytest.raises(TypeError, match=r"keras model or layer \(Dense\).*'layer'"):
         net.layer = keras.layers.Dense(2)
-    with pytest.raises(TypeError, match="Keras layer"):
+    with pytest.raises(TypeError, match="keras model or layer"):
         net.model = keras.Sequential([keras.layers.Dense(2)])
 
 
@@ -148,9 +148,9 @@ def test_assigning_raw_gluon_block_is_refused():
     from mxnet.gluon import nn as gnn
 
     net = pm.Module()
-    with pytest.raises(TypeError, match=r"Gluon block \(Dense\).*'layer'"):
+    with pytest.raises(TypeError, match=r"gluon model or layer \(Dense\).*'layer'"):
         net.layer = gnn.Dense(2)
-    with pytest.raises(TypeError, match="Gluon block"):
+    with pytest.raises(TypeError, match="gluon model or layer"):
         net.add_module("layer", gnn.Dense(2))
 
 
@@ -179,7 +179,7 @@ def test_attribute_shadowing_a_method(name):
             super().__init__()
             setattr(self, name, (nn.Linear(2, 2),))
 
-    with pytest.raises(pm.NameClashError) as info:  # a name problem: a ValueError (DESIGN.md)
+    with pytest.raises(pm.NameClashError) as info:  # a name problem: a ValueError (docs/errors.md)
         Bad()
     assert isinstance(info.value, ValueError)
     text = str(info.value)

@@ -150,7 +150,7 @@ def test_torch_fast_gradient_matches_autograd_grad():
     assert torch.equal(again["0.weight"], expected[0])
 
 
-# -- large arrays: the zero-copy paths (>= polymod.memory.ADOPT_MIN_BYTES) ------------------------
+# -- large arrays: the zero-copy paths (>= polymod.aligned.ADOPT_MIN_BYTES) ------------------------
 BIG = 600  # a 600 x 600 float32 weight is 1.4 MB
 
 

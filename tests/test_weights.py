@@ -78,7 +78,7 @@ def test_save_overwrites_atomically(tmp_path):
 
 
 def test_save_lazy_model_is_refused(tmp_path):
-    with pytest.raises(pm.WeightsFileError, match="still lazy"):
+    with pytest.raises(pm.UninitializedParameterError, match="still lazy"):
         pm.save(_chimera(), tmp_path / "m.safetensors")
     assert os.listdir(tmp_path) == []
 

@@ -110,3 +110,69 @@ def bce_with_logits(x: Any, y: Any) -> Any:
 def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
     _check_classes(target, logits.shape[1])
     return -npx.pick(log_softmax(logits, 1), target, axis=1)
+
+
+def _scalar(value: float, like: Any) -> Any:
+    # a 1-element array, not a Python number: MXNet 1.9's where() with a scalar branch
+    # gets the gradient wrong
+    return mnp.full((1,), value, dtype=like.dtype, ctx=like.ctx)
+
+
+def gelu_tanh(x: Any) -> Any:
+    inner = 0.7978845608028654 * (x + 0.044715 * (x * x * x))
+    return 0.5 * x * (1.0 + mnp.tanh(inner))
+
+
+def relu6(x: Any) -> Any:
+    # selects rather than clips: gradient 1 only for 0 < x < 6 (PyTorch's), NaN kept
+    if not x.size:  # MXNet's where crashes the process on zero-size input
+        return mnp.zeros(x.shape, dtype=x.dtype, ctx=x.ctx)
+    return mnp.where(x >= 6, _scalar(6.0, x), mnp.where(x <= 0, _scalar(0.0, x), x))
+
+
+def softplus(x: Any, beta: float, threshold: float) -> Any:
+    scaled = x * beta if beta != 1.0 else x
+    # the exp of the unused branch is capped, so that its inf cannot turn the gradient NaN
+    soft = mnp.log1p(mnp.exp(mnp.minimum(scaled, threshold)))
+    return mnp.where(scaled > threshold, x, soft / beta if beta != 1.0 else soft)
+
+
+def elu(x: Any, alpha: float) -> Any:
+    return npx.leaky_relu(x, act_type="elu", slope=alpha)
+
+
+def _spread(x: Any, axis: int, step: int) -> Any:
+    """``x`` with ``step - 1`` zeros between neighbours along ``axis``."""
+    spaced = mnp.stack([x] + [mnp.zeros_like(x)] * (step - 1), axis=axis + 1)
+    shape = x.shape[:axis] + (x.shape[axis] * step,) + x.shape[axis + 1:]
+    index = (slice(None),) * axis + (slice(0, shape[axis] - step + 1),)
+    return spaced.reshape(shape)[index]
+
+
+@_empty_batch_safe
+def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple,
+                   output_padding: tuple, dilation: tuple, groups: int) -> Any:
+    # Not npx.deconvolution: with MKLDNN its backward fails ("could not execute a
+    # primitive") when gradients go to fresh arrays, as value_and_grad asks. A transposed
+    # conv is a conv of the zero-spread input with the flipped, in/out-swapped kernel.
+    nd = len(stride)
+    kernel = weight.shape[2:]
+    for axis, step in enumerate(stride, 2):
+        if step > 1:
+            x = _spread(x, axis, step)
+    pads = [(d * (k - 1) - p, d * (k - 1) - p + e) for k, d, p, e in
+            zip(kernel, dilation, padding, output_padding, strict=True)]
+    crop = (slice(None),) * 2 + tuple(slice(max(-lo, 0), x.shape[2 + i] - max(-hi, 0))
+                                      for i, (lo, hi) in enumerate(pads))
+    if any(lo < 0 or hi < 0 for lo, hi in pads):
+        x = x[crop]
+    pads = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+    c_in, per_group = weight.shape[0], weight.shape[1]
+    w = weight.reshape((groups, c_in // groups, per_group) + kernel)
+    w = mnp.swapaxes(w, 1, 2).reshape((per_group * groups, c_in // groups) + kernel)
+    w = mnp.flip(w, axis=tuple(range(2, 2 + nd)))
+    return conv(x, w, bias, (1,) * nd, tuple(pads), dilation, groups)
+
+
+#: no fused kernels: polymod.ops composes those ops from the others
+FUSED: dict = {}

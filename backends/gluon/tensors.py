@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from polymod import memory as _memory
+from polymod import aligned as _memory
 
 from .framework import autograd, gluon, mnp, mx
 

@@ -24,14 +24,14 @@ class PolymodBlock(gluon.Block):
     def __init__(self, module: Any):
         super().__init__(prefix="")
         self.polymod_module = module
-        for name, handle in module._named_handles(("parameter",)):
+        for name, handle in module.named_handles(("parameter",)):
             self._params._params[name] = handle.native
             self._reg_params[name] = handle.native  # where save/load_parameters look
 
     def _follow_gluon(self) -> None:
         # Gluon's initialize/load may give a Parameter a new data array: the polymod
         # model must read that array from now on.
-        for _, handle in self.polymod_module._named_handles(("parameter",)):
+        for _, handle in self.polymod_module.named_handles(("parameter",)):
             data = handle.native.data()
             if data is not handle.value:
                 handle.replace_value(data)

@@ -16,83 +16,10 @@ Private framework internals used (tensorflow-cpu 2.21.0, keras 3.15.1):
 
 from __future__ import annotations
 
-from .autograd import (  # noqa: F401
-    no_grad,
-    value_and_grad,
-)
-from .framework import (  # noqa: F401
-    keras,
-    tf,
-)
-from .layers import (  # noqa: F401
-    avg_pool2d,
-    bce_with_logits,
-    conv,
-    cross_entropy,
-    cross_entropy_per_sample,
-    dropout,
-    leaky_relu,
-    linear,
-    max_pool2d,
-    silu,
-)
-from .ops import (  # noqa: F401
-    abs,
-    add,
-    astype,
-    concat,
-    divide,
-    embedding,
-    exp,
-    expand_dims,
-    flatten,
-    gelu,
-    log,
-    log_softmax,
-    masked_fill,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    multiply,
-    ones_like,
-    permute_dims,
-    relu,
-    reshape,
-    sigmoid,
-    softmax,
-    split,
-    sqrt,
-    squeeze,
-    stack,
-    stop_gradient,
-    subtract,
-    sum,
-    take,
-    tanh,
-    where,
-    zeros_like,
-)
-from .tensors import (  # noqa: F401
-    assign,
-    create_buffer,
-    create_constant,
-    create_parameter,
-    device_of,
-    dtype_of,
-    from_numpy,
-    is_trainable,
-    set_trainable,
-    shape,
-    to_numpy,
-)
-from .twin import (  # noqa: F401
-    PolymodModel,
-    export_weights,
-    native_twin,
-)
+from polymod import adapter as _interface
+
+from . import autograd, layers, ops, tensors, twin
+from .framework import keras, tf
 
 NAME = "keras"
 TENSOR_TYPES = (tf.Tensor, tf.Variable, keras.Variable)
@@ -102,3 +29,4 @@ def version() -> str:
     return f"keras {keras.__version__}, tensorflow {tf.__version__}"
 
 
+_interface.assemble(globals(), tensors, autograd, ops, layers, twin)

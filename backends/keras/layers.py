@@ -162,3 +162,69 @@ def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
         logits = tf.transpose(logits, perm)
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(target, tf.int64),
                                                           logits=logits)
+
+
+def gelu_tanh(x: Any) -> Any:
+    return tf.nn.gelu(x, approximate=True)
+
+
+def relu6(x: Any) -> Any:
+    return tf.nn.relu6(x)  # gradient 1 only for 0 < x < 6, as PyTorch's
+
+
+def softplus(x: Any, beta: float, threshold: float) -> Any:
+    scaled = x * beta if beta != 1.0 else x
+    # tf.nn.softplus is stable, so the unused branch cannot turn the gradient NaN
+    soft = tf.nn.softplus(scaled)
+    return tf.where(scaled > threshold, x, soft / beta if beta != 1.0 else soft)
+
+
+def elu(x: Any, alpha: float) -> Any:
+    if alpha == 1.0:
+        return tf.nn.elu(x)
+    # the exp of the unused branch is capped at 0, so it cannot turn the gradient NaN
+    return tf.where(x > 0, x, alpha * tf.math.expm1(tf.minimum(x, 0.0)))
+
+
+def _conv2d_transpose(x: Any, w: Any, stride: tuple, padding: tuple, output_padding: tuple,
+                      dilation: tuple, groups: int) -> Any:
+    """NCHW transposed conv, weight (in, out/groups, kh, kw): the input gradient of an
+    NHWC conv (TensorFlow's CPU kernels have no NCHW, grouped or dilated form of it),
+    computed unpadded, then given its output padding and cropped by ``padding``."""
+    x = tf.transpose(x, (0, 2, 3, 1))
+    w = _dilate_kernel(tf.transpose(w, (2, 3, 1, 0)), dilation)  # HW(out)(in)
+    k = [int(n) for n in w.shape[:2]]
+    dims = tf.shape(x)
+    sizes = [((dims[i] if x.shape[i] is None else x.shape[i]) - 1) * s + kk
+             for i, s, kk in zip((1, 2), stride, k, strict=True)]
+    outs = []
+    for xg, wg in zip(tf.split(x, groups, axis=3), tf.split(w, groups, axis=3), strict=True):
+        shape = tf.stack([dims[0], sizes[0], sizes[1], int(wg.shape[2])])
+        outs.append(tf.nn.conv2d_transpose(xg, wg, shape, [1, *stride, 1], "VALID"))
+    y = outs[0] if groups == 1 else tf.concat(outs, axis=3)
+    if any(output_padding):
+        y = tf.pad(y, [[0, 0], [0, output_padding[0]], [0, output_padding[1]], [0, 0]])
+    if any(padding):
+        y = y[:, padding[0]:tf.shape(y)[1] - padding[0], padding[1]:tf.shape(y)[2] - padding[1]]
+    return tf.transpose(y, (0, 3, 1, 2))
+
+
+@_empty_batch_guard(lambda x: tf.zeros((1,) + tuple(x.shape[1:]), x.dtype),
+                  lambda out: tf.zeros((0,) + tuple(out.shape[1:]), out.dtype))
+def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple,
+                   output_padding: tuple, dilation: tuple, groups: int) -> Any:
+    one_d = len(stride) == 1
+    x = tf.convert_to_tensor(x)
+    if one_d:  # NCW as NCHW with H = 1
+        x, weight = tf.expand_dims(x, 2), tf.expand_dims(weight, 2)
+        stride, padding = (1, *stride), (0, *padding)
+        output_padding, dilation = (0, *output_padding), (1, *dilation)
+    y = _conv2d_transpose(x, weight, tuple(stride), tuple(padding), tuple(output_padding),
+                          tuple(dilation), groups)
+    if bias is not None:
+        y = tf.nn.bias_add(y, bias, data_format="NCHW")
+    return tf.squeeze(y, 2) if one_d else y
+
+
+#: no fused kernels: polymod.ops composes those ops from the others
+FUSED: dict = {}

@@ -114,10 +114,6 @@ def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
 
 
 def split(x: Any, sections: int, axis: int = 0) -> list:
-    size = x.shape[axis]
-    if size is not None and size % sections:
-        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
-                         f"equal sections.")
     return tf.split(x, sections, axis=axis)
 
 
@@ -134,3 +130,108 @@ def squeeze(x: Any, axis: int) -> Any:
 
 
 stop_gradient = tf.stop_gradient
+
+
+# -- math, reductions, indexing added for real models (pm.from_torch) ------------------------
+erf = tf.math.erf
+sin = tf.math.sin
+cos = tf.math.cos
+rsqrt = tf.math.rsqrt
+
+
+def pow(a: Any, b: Any) -> Any:
+    return a ** b  # the operator converts a Python number to the tensor's dtype
+
+
+def clip(x: Any, min: Any, max: Any) -> Any:
+    # NaN kept; the gradient is 1 where min <= x <= max (ties go to x, as torch.clamp)
+    if min is not None and max is not None:
+        return tf.clip_by_value(x, tf.cast(min, x.dtype), tf.cast(max, x.dtype))
+    if min is not None:
+        return tf.maximum(x, tf.cast(min, x.dtype))
+    return tf.minimum(x, tf.cast(max, x.dtype))
+
+
+def _count(x: Any, axis: Any) -> Any:
+    """How many elements each reduction over ``axis`` sees (a tensor in traced graphs)."""
+    axes = range(x.shape.rank) if axis is None else (
+        (axis,) if isinstance(axis, int) else axis)
+    sizes = [x.shape[a] for a in axes]
+    if None not in sizes:
+        return float(np.prod(sizes))
+    return tf.cast(tf.reduce_prod(tf.gather(tf.shape(x), list(axes))), x.dtype)
+
+
+def var(x: Any, axis: Any, keepdims: bool, correction: float) -> Any:
+    out = tf.math.reduce_variance(x, axis=axis, keepdims=keepdims)
+    if not correction:
+        return out
+    n = _count(x, axis)
+    if isinstance(n, float) and n == correction:
+        return out * np.inf  # 0 / 0: NaN, as torch
+    return out * (n / (n - correction))
+
+
+def _arg(fn: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    flat = axis is None
+    data = tf.reshape(x, [-1]) if flat else x
+    axis = 0 if flat else axis
+    out = fn(data, axis=axis, output_type=tf.int64)
+    if x.dtype.is_floating:  # TensorFlow skips NaN; NumPy and torch pick the first NaN
+        nan = tf.math.is_nan(data)
+        first_nan = tf.math.argmax(tf.cast(nan, tf.int8), axis=axis, output_type=tf.int64)
+        out = tf.where(tf.reduce_any(nan, axis=axis), first_nan, out)
+    if keepdims:
+        out = tf.reshape(out, [1] * x.shape.rank) if flat else tf.expand_dims(out, axis)
+    return out
+
+
+def argmax(x: Any, axis: Any, keepdims: bool) -> Any:
+    return _arg(tf.math.argmax, x, axis, keepdims)
+
+
+def argmin(x: Any, axis: Any, keepdims: bool) -> Any:
+    return _arg(tf.math.argmin, x, axis, keepdims)
+
+
+def logsumexp(x: Any, axis: Any, keepdims: bool) -> Any:
+    return tf.reduce_logsumexp(x, axis=axis, keepdims=keepdims)
+
+
+def cumsum(x: Any, axis: int) -> Any:
+    return tf.cumsum(x, axis=axis)
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
+    return tf.convert_to_tensor(tf.experimental.numpy.take_along_axis(x, indices, axis))
+
+
+broadcast_to = tf.broadcast_to
+
+
+def _triangle(x: Any, keep: Any) -> Any:
+    # a select with a constant mask: any dtype (tnp.tril refuses bool), NaN outside -> 0
+    if None in x.shape[-2:]:  # unknown sizes in a traced graph
+        rows, cols = tf.shape(x)[-2], tf.shape(x)[-1]
+        mask = keep(tf.ones((rows, cols), tf.bool))
+    else:
+        mask = tf.constant(keep(np.ones(tuple(x.shape[-2:]), bool)))
+    return tf.where(mask, x, tf.zeros_like(x))
+
+
+def tril(x: Any, k: int) -> Any:
+    return _triangle(x, lambda ones: tf.experimental.numpy.tril(ones, k)
+                     if isinstance(ones, tf.Tensor) else np.tril(ones, k))
+
+
+def triu(x: Any, k: int) -> Any:
+    return _triangle(x, lambda ones: tf.experimental.numpy.triu(ones, k)
+                     if isinstance(ones, tf.Tensor) else np.triu(ones, k))
+
+
+def einsum(subscripts: str, *operands: Any) -> Any:
+    return tf.einsum(subscripts, *operands)
+
+
+def pad(x: Any, pad_width: tuple, value: float) -> Any:
+    return tf.pad(x, pad_width, constant_values=tf.cast(value, x.dtype))

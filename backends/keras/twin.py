@@ -22,7 +22,7 @@ class PolymodModel(keras.Model):
     def __init__(self, module: Any):
         super().__init__(name=f"polymod_{type(module).__name__}")
         object.__setattr__(self, "polymod_module", module)
-        handles = module._named_handles(("parameter", "buffer", "constant"))
+        handles = module.named_handles(("parameter", "buffer", "constant"))
         self.polymod_variables = [h.native for _, h in handles
                                   if isinstance(h.native, keras.Variable)]
         self.built = True

@@ -87,3 +87,62 @@ def bce_with_logits(x: Any, y: Any) -> Any:
 def cross_entropy_per_sample(logits: Any, target: Any) -> Any:
     picked = np.take_along_axis(log_softmax(logits, 1), np.expand_dims(target, 1), axis=1)
     return -np.squeeze(picked, 1)
+
+
+def gelu_tanh(x: Any) -> Any:
+    wide = np.asarray(x, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # x**3 overflows to inf, as in torch
+        inner = np.sqrt(2.0 / np.pi) * (wide + 0.044715 * wide ** 3)
+        return (0.5 * wide * (1.0 + np.tanh(inner))).astype(x.dtype, copy=False)
+
+
+def relu6(x: Any) -> Any:
+    return np.clip(x, x.dtype.type(0), x.dtype.type(6))  # clip keeps NaN
+
+
+def softplus(x: Any, beta: float, threshold: float) -> Any:
+    wide = np.asarray(x, np.float64)
+    with np.errstate(over="ignore"):
+        soft = np.log1p(np.exp(wide * beta)) / beta
+    return np.where(wide * beta > threshold, wide, soft).astype(x.dtype, copy=False)
+
+
+def elu(x: Any, alpha: float) -> Any:
+    wide = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore"):
+        out = np.where(wide > 0, wide, alpha * np.expm1(np.minimum(wide, 0.0)))
+    return out.astype(x.dtype, copy=False)
+
+
+def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple,
+                   output_padding: tuple, dilation: tuple, groups: int) -> Any:
+    """Transposed N-d convolution (NC*), weight (in, out/groups, *kernel), in float64:
+    each input element scatters ``x * w`` to ``i * stride + k * dilation - padding``."""
+    import itertools
+
+    nd = len(stride)
+    n, c_in = x.shape[:2]
+    sizes, kernel = x.shape[2:], weight.shape[2:]
+    c_out = weight.shape[1] * groups
+    xg = np.asarray(x, np.float64).reshape((n, groups, c_in // groups) + sizes)
+    wg = np.asarray(weight, np.float64).reshape((groups, c_in // groups) + weight.shape[1:])
+    sp, ker = "hw"[:nd], "ij"[:nd]
+    with np.errstate(invalid="ignore", over="ignore"):
+        parts = np.einsum(f"ngc{sp},gco{ker}->ngo{sp}{ker}", xg, wg, optimize=True)
+        full = [(s - 1) * st + d * (k - 1) + 1 + e for s, st, d, k, e in
+                zip(sizes, stride, dilation, kernel, output_padding, strict=True)]
+        out = np.zeros((n, groups, c_out // groups, *full))
+        for taps in itertools.product(*(range(k) for k in kernel)):
+            where = tuple(slice(t * d, t * d + (s - 1) * st + 1, st) for t, d, s, st in
+                          zip(taps, dilation, sizes, stride, strict=True))
+            out[(Ellipsis, *where)] += parts[(Ellipsis, *taps)]
+    crop = tuple(slice(p, f - p) for p, f in zip(padding, full, strict=True))
+    out = out[(Ellipsis, *crop)].reshape((n, c_out) + tuple(f - 2 * p for f, p in
+                                                            zip(full, padding, strict=True)))
+    if bias is not None:
+        out = out + np.asarray(bias, np.float64).reshape((1, -1) + (1,) * nd)
+    return out.astype(x.dtype, copy=False)
+
+
+#: no fused kernels: polymod.ops composes those ops from the others
+FUSED: dict = {}

@@ -45,7 +45,13 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 matmul = np.matmul
 add = np.add
 subtract = np.subtract
-multiply = np.multiply
+
+
+def multiply(a: Any, b: Any) -> Any:
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 = NaN quietly, as torch
+        return np.multiply(a, b)
+
+
 divide = np.divide
 maximum = np.maximum
 minimum = np.minimum
@@ -117,10 +123,6 @@ def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
 
 
 def split(x: Any, sections: int, axis: int = 0) -> list:
-    size = x.shape[axis]
-    if size % sections:
-        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
-                         f"equal sections.")
     return np.split(x, sections, axis=axis)
 
 
@@ -138,3 +140,100 @@ def squeeze(x: Any, axis: int) -> Any:
 
 def stop_gradient(x: Any) -> Any:
     return x
+
+
+# -- math, reductions, indexing added for real models (pm.from_torch) ------------------------
+def erf(x: Any) -> Any:
+    return _erf(np.asarray(x, np.float64)).astype(x.dtype)
+
+
+def sin(x: Any) -> Any:
+    with np.errstate(invalid="ignore"):  # sin(inf) = NaN, quietly, as the frameworks
+        return np.sin(x)
+
+
+def cos(x: Any) -> Any:
+    with np.errstate(invalid="ignore"):
+        return np.cos(x)
+
+
+def rsqrt(x: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):  # 1/0 = inf, sqrt(-1) = NaN, quietly
+        return (1.0 / np.sqrt(np.asarray(x, np.float64))).astype(x.dtype, copy=False)
+
+
+def pow(a: Any, b: Any) -> Any:
+    with np.errstate(all="ignore"):  # overflow to inf, 0 ** -1 = inf: quietly, as torch
+        return np.power(a, b)
+
+
+def clip(x: Any, min: Any, max: Any) -> Any:
+    return np.clip(x, min, max)
+
+
+def var(x: Any, axis: Any, keepdims: bool, correction: float) -> Any:
+    data = np.asarray(x, np.float64)
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # n <= correction: inf/NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.mean(data, axis=axis, keepdims=True)
+        squares = np.sum((data - mean) ** 2, axis=axis, keepdims=keepdims)
+        n = data.size // np.asarray(mean).size if data.size else 0
+        out = squares / np.float64(n - correction) if n else squares * np.nan  # torch: NaN
+    return np.asarray(out, x.dtype)
+
+
+def _arg(fn: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    return np.asarray(fn(x, axis=axis, keepdims=keepdims), np.int64)
+
+
+def argmax(x: Any, axis: Any, keepdims: bool) -> Any:
+    return _arg(np.argmax, x, axis, keepdims)  # NumPy: the first NaN, else the first max
+
+
+def argmin(x: Any, axis: Any, keepdims: bool) -> Any:
+    return _arg(np.argmin, x, axis, keepdims)
+
+
+def logsumexp(x: Any, axis: Any, keepdims: bool) -> Any:
+    data = np.asarray(x, np.float64)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if not data.size:  # the sum of nothing: log(0)
+            return np.asarray(np.log(np.sum(data, axis=axis, keepdims=keepdims)), x.dtype)
+        peak = np.max(data, axis=axis, keepdims=True)
+        peak = np.where(np.isinf(peak), 0.0, peak)  # -inf rows stay -inf, +inf stays +inf
+        out = np.log(np.sum(np.exp(data - peak), axis=axis, keepdims=True)) + peak
+    return np.asarray(out if keepdims else np.squeeze(out, axis=axis), x.dtype)
+
+
+def cumsum(x: Any, axis: int) -> Any:
+    return np.cumsum(x, axis=axis, dtype=x.dtype)
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
+    return np.take_along_axis(x, indices, axis)
+
+
+def broadcast_to(x: Any, shape: tuple) -> Any:
+    return np.broadcast_to(x, shape)
+
+
+def tril(x: Any, k: int) -> Any:
+    return np.tril(x, k)
+
+
+def triu(x: Any, k: int) -> Any:
+    return np.triu(x, k)
+
+
+def einsum(subscripts: str, *operands: Any) -> Any:
+    dtype = np.result_type(*operands)
+    if dtype.kind != "f":
+        return np.einsum(subscripts, *operands)
+    wide = [np.asarray(a, np.float64) for a in operands]
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.einsum(subscripts, *wide, optimize=True).astype(dtype, copy=False)
+
+
+def pad(x: Any, pad_width: tuple, value: float) -> Any:
+    return np.pad(x, pad_width, constant_values=value)

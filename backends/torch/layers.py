@@ -65,3 +65,69 @@ def bce_with_logits(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def cross_entropy_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, target, reduction="none")
+
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+relu6 = F.relu6
+
+
+def softplus(x: torch.Tensor, beta: float, threshold: float) -> torch.Tensor:
+    return F.softplus(x, beta, threshold)
+
+
+def elu(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    return F.elu(x, alpha)
+
+
+_CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d}
+
+
+def conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: Any, stride: tuple,
+                   padding: tuple, output_padding: tuple, dilation: tuple,
+                   groups: int) -> torch.Tensor:
+    return _CONV_TRANSPOSE[len(stride)](x, weight, bias, stride, padding, output_padding,
+                                        groups, dilation)
+
+
+def _std(x: torch.Tensor, axis: Any, keepdims: bool, correction: float) -> torch.Tensor:
+    return torch.std(x, dim=axis, correction=correction, keepdim=keepdims)
+
+
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Any, scale: float,
+               is_causal: bool) -> torch.Tensor:
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                          scale=scale)
+
+
+def _instance_norm(x: torch.Tensor, running_mean: Any, running_var: Any, weight: Any,
+                   bias: Any, use_input_stats: bool, eps: float) -> torch.Tensor:
+    if not x.shape[0]:  # F.instance_norm fails on an empty batch; the result is empty
+        return x * 1.0
+    # momentum 0: the running statistics are read, never written (the layer does that)
+    return F.instance_norm(x, running_mean, running_var, weight, bias, use_input_stats, 0.0,
+                           eps)
+
+
+def _interpolate(x: torch.Tensor, size: Any, scale_factor: Any, mode: str,
+                 align_corners: Any) -> torch.Tensor:
+    return F.interpolate(x, size, scale_factor, mode, align_corners)
+
+
+#: polymod.ops name -> PyTorch's fused kernel (the composed forms' numbers, one kernel)
+FUSED: dict = {
+    "hardswish": F.hardswish,
+    "hardsigmoid": F.hardsigmoid,
+    "std": _std,
+    "layer_norm": F.layer_norm,
+    "group_norm": F.group_norm,
+    "instance_norm": _instance_norm,
+    "max_pool1d": F.max_pool1d,
+    "avg_pool1d": F.avg_pool1d,
+    "adaptive_avg_pool1d": F.adaptive_avg_pool1d,
+    "adaptive_avg_pool2d": F.adaptive_avg_pool2d,
+    "interpolate": _interpolate,
+    "scaled_dot_product_attention": _attention,
+}

@@ -59,26 +59,23 @@ def log_softmax(x: torch.Tensor, axis: int = -1) -> torch.Tensor:
     return torch.log_softmax(x, axis)
 
 
-def _axes(axis: Any) -> Any:
-    return tuple(axis) if isinstance(axis, list) else axis
-
 
 def sum(x: torch.Tensor, axis: Any = None, keepdims: bool = False) -> torch.Tensor:
     return torch.sum(x) if axis is None and not keepdims else torch.sum(
-        x, dim=_axes(axis), keepdim=keepdims)
+        x, dim=axis, keepdim=keepdims)
 
 
 def mean(x: torch.Tensor, axis: Any = None, keepdims: bool = False) -> torch.Tensor:
     return torch.mean(x) if axis is None and not keepdims else torch.mean(
-        x, dim=_axes(axis), keepdim=keepdims)
+        x, dim=axis, keepdim=keepdims)
 
 
 def max(x: torch.Tensor, axis: Any = None, keepdims: bool = False) -> torch.Tensor:
-    return torch.amax(x, dim=() if axis is None else _axes(axis), keepdim=keepdims)
+    return torch.amax(x, dim=() if axis is None else axis, keepdim=keepdims)
 
 
 def min(x: torch.Tensor, axis: Any = None, keepdims: bool = False) -> torch.Tensor:
-    return torch.amin(x, dim=() if axis is None else _axes(axis), keepdim=keepdims)
+    return torch.amin(x, dim=() if axis is None else axis, keepdim=keepdims)
 
 
 def reshape(x: torch.Tensor, shape: tuple) -> torch.Tensor:
@@ -120,11 +117,7 @@ def embedding(indices: torch.Tensor, weight: torch.Tensor, padding_idx: Any = No
 
 
 def split(x: torch.Tensor, sections: int, axis: int = 0) -> list:
-    size = x.shape[axis]
-    if size % sections:
-        raise ValueError(f"split: an axis of size {size} does not split into {sections} "
-                         f"equal sections.")
-    return list(torch.split(x, size // sections, dim=axis))
+    return list(torch.split(x, x.shape[axis] // sections, dim=axis))
 
 
 def masked_fill(x: torch.Tensor, mask: torch.Tensor, value: float) -> torch.Tensor:
@@ -141,3 +134,66 @@ def squeeze(x: torch.Tensor, axis: int) -> torch.Tensor:
 
 def stop_gradient(x: torch.Tensor) -> torch.Tensor:
     return x.detach()
+
+
+# -- math, reductions, indexing added for real models (pm.from_torch) ------------------------
+erf = torch.erf
+sin = torch.sin
+cos = torch.cos
+rsqrt = torch.rsqrt
+pow = torch.pow
+
+
+def clip(x: torch.Tensor, min: Any, max: Any) -> torch.Tensor:
+    return torch.clamp(x, min, max)
+
+
+def var(x: torch.Tensor, axis: Any, keepdims: bool, correction: float) -> torch.Tensor:
+    return torch.var(x, dim=axis, correction=correction, keepdim=keepdims)
+
+
+def argmax(x: torch.Tensor, axis: Any, keepdims: bool) -> torch.Tensor:
+    if axis is None and keepdims:  # NumPy's shape: every axis kept, of size 1
+        return torch.argmax(x).reshape((1,) * x.ndim)
+    return torch.argmax(x, dim=axis, keepdim=keepdims)
+
+
+def argmin(x: torch.Tensor, axis: Any, keepdims: bool) -> torch.Tensor:
+    if axis is None and keepdims:
+        return torch.argmin(x).reshape((1,) * x.ndim)
+    return torch.argmin(x, dim=axis, keepdim=keepdims)
+
+
+def logsumexp(x: torch.Tensor, axis: Any, keepdims: bool) -> torch.Tensor:
+    return torch.logsumexp(x, dim=tuple(range(x.ndim)) if axis is None else axis,
+                           keepdim=keepdims)
+
+
+def cumsum(x: torch.Tensor, axis: int) -> torch.Tensor:
+    return torch.cumsum(x, axis)
+
+
+def take_along_axis(x: torch.Tensor, indices: torch.Tensor, axis: int) -> torch.Tensor:
+    if indices.dtype != torch.int64:  # gather takes int64 indices only
+        indices = indices.long()
+    return torch.gather(x, axis, indices)
+
+
+def broadcast_to(x: torch.Tensor, shape: tuple) -> torch.Tensor:
+    return x.expand(shape)
+
+
+def tril(x: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.tril(x, k)
+
+
+def triu(x: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.triu(x, k)
+
+
+def einsum(subscripts: str, *operands: torch.Tensor) -> torch.Tensor:
+    return torch.einsum(subscripts, *operands)
+
+
+def pad(x: torch.Tensor, pad_width: tuple, value: float) -> torch.Tensor:
+    return F.pad(x, [p for pair in reversed(pad_width) for p in pair], value=value)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from polymod import memory as _memory
+from polymod import aligned as _memory
 
 
 def from_numpy(array: np.ndarray, device: Any = None) -> torch.Tensor:

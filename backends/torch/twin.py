@@ -25,13 +25,13 @@ class PolymodTorchModule(torch.nn.Module):
         memo = {} if memo is None else memo
         memo[id(module)] = self
         object.__setattr__(self, "polymod_module", module)
-        object.__setattr__(self, "_pm_routed", False)
-        for name, handle in module._params.items():
+        object.__setattr__(self, "_polymod_routed", False)
+        for name, handle in module.named_handles(recurse=False):
             if handle.kind == "parameter":
                 self.register_parameter(name, handle.native)
             else:
                 self.register_buffer(name, handle.value)
-        for name, child in module._children(remove_duplicate=False):  # aliases too, as torch
+        for name, child in module.named_children(remove_duplicate=False):  # aliases too, as torch
             twin = memo.get(id(child)) or PolymodTorchModule(child, memo)
             *path, leaf = name.split(".")
             parent = self
@@ -43,14 +43,14 @@ class PolymodTorchModule(torch.nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         module = self.polymod_module
-        if self._pm_routed:  # called by the polymod parent through the router below
+        if self._polymod_routed:  # called by the polymod parent through the router below
             return type(module).forward(module, *args, **kwargs)
         if module.training is not self.training:
             module.train(self.training)
         return module(*args, **kwargs)
 
     def _route_through_twin(self) -> None:
-        if self._pm_routed or getattr(self, "_pm_root", False):
+        if self._polymod_routed or getattr(self, "_polymod_root", False):
             return
         twin = self
 
@@ -58,7 +58,7 @@ class PolymodTorchModule(torch.nn.Module):
             return twin(*args, **kwargs)  # torch's __call__: hooks, then twin.forward
 
         self.polymod_module.__dict__["forward"] = forward
-        object.__setattr__(self, "_pm_routed", True)
+        object.__setattr__(self, "_polymod_routed", True)
 
     def register_forward_hook(self, *args: Any, **kwargs: Any) -> Any:
         self._route_through_twin()
@@ -71,7 +71,7 @@ class PolymodTorchModule(torch.nn.Module):
 
 def native_twin(module: Any) -> PolymodTorchModule:
     twin = PolymodTorchModule(module)
-    object.__setattr__(twin, "_pm_root", True)
+    object.__setattr__(twin, "_polymod_root", True)
     return twin
 
 

@@ -18,6 +18,8 @@ Example:
 
 from .records import MODES, Record, compare
 from .tolerance import GRAD_NOISE_FACTOR, NOISE_FACTOR, default_rtol
+from .tolerance import allclose as _close  # noqa: F401 (polymod.convert.cli reads these)
+from .tolerance import max_differences as _diff  # noqa: F401
 
 __all__ = ["compare", "Record", "MODES", "NOISE_FACTOR", "GRAD_NOISE_FACTOR",
            "default_rtol"]

@@ -37,6 +37,13 @@ def run_compare(args: argparse.Namespace) -> int:
     atol = parse_number(args.atol, "--atol", float, 0, 1e30)
     timeout = parse_number(args.timeout, "--timeout", float, 1e-3, 1e7)
     trace = args.trace or bool(args.html)
+    if getattr(args, "original", None):  # --from-torch: compare a conversion with its original
+        from ..convert.cli import compare_with_original
+
+        args.seed = seed  # it reads the checked numbers, with its own element-wise rule
+        args.rtol = 2e-5 if rtol is None else rtol
+        args.atol = 1e-6 if atol is None else atol
+        return compare_with_original(args, frameworks)
     if args.html:
         _check_html_possible(args.html)
     if args.inputs and args.input_shape:
@@ -91,11 +98,12 @@ def _print(records: list[Record], args: argparse.Namespace, rtol: float | None,
         write_out(json.dumps([r.public() for r in records], indent=2) + "\n")
         return
     bad = sum(not r.ok for r in records)
-    tolerance = f"rtol={rtol:g}" if rtol is not None else "rtol by dtype"
-    if atol:
-        tolerance += f", atol={atol:g}"
-    summary = (f"{len(records) - bad} agree, {bad} disagree or fail ({args.mode} mode; "
-               f"reference: numpy; {tolerance})")
+    given = [f"{flag}={value:g}" for flag, value in (("rtol", rtol), ("atol", atol))
+             if value is not None]  # the defaults (by dtype) go unsaid
+    models = list(dict.fromkeys(r.model for r in records))
+    which = [models[0]] if len(models) == 1 else []
+    summary = (f"{len(records) - bad} agree, {bad} disagree or fail ("
+               + ", ".join([*which, f"{args.mode} mode", "reference: numpy", *given]) + ")")
     notes = details(records)
     tail = ("\n" + "\n".join(notes) + "\n" if notes else "") + f"\n{summary}\n"
     if _terminal():

@@ -80,7 +80,7 @@ def _summary(records: Sequence[Record]) -> str:
     rows = []
     for record, row in zip(records, table_rows(records), strict=True):
         kind = "ok" if record.ok else ("error" if record.error else "differs")
-        cells = "".join(f'<td class="n">{html.escape(c)}</td>' if 4 <= i <= 7
+        cells = "".join(f'<td class="n">{html.escape(c)}</td>' if 3 <= i <= 6
                         else f"<td>{html.escape(c)}</td>" for i, c in enumerate(row[:-1]))
         rows.append(f'<tr>{cells}<td class="{kind} wrap">{html.escape(row[-1])}</td></tr>')
     bad = sum(not r.ok for r in records)

@@ -16,8 +16,7 @@ from .. import registry
 from .records import Record
 
 GRADIENT_LINES = 3  # parameters named under the table; the JSON lists them all
-HEADER = ("model", "backend", "mode", "outputs", "max|diff|", "max rel", "grad rel",
-          "us/call", "result")
+HEADER = ("model", "backend", "outputs", "max|diff|", "max rel", "grad rel", "us/call", "result")
 
 
 def _number(value: Any, spec: str = ".2e") -> str:
@@ -54,15 +53,25 @@ def result_text(record: Record) -> str:
 
 def table_rows(records: Sequence[Record]) -> list[tuple[str, ...]]:
     """The table's cells, one tuple per record, in ``HEADER``'s order."""
-    return [(r.model, r.backend, r.mode, _shapes(r), _number(r.max_abs_diff),
-             _number(r.max_rel_diff), _number(r.grad_max_rel_diff),
-             _number(r.us_per_call, ".1f"), result_text(r)) for r in records]
+    return [(r.model, r.backend, _shapes(r), _number(r.max_abs_diff), _number(r.max_rel_diff),
+             _number(r.grad_max_rel_diff), _number(r.us_per_call, ".1f"), result_text(r))
+            for r in records]
+
+
+def _columns(records: Sequence[Record]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """Header and rows for a terminal: the model column only when there are several."""
+    rows = table_rows(records)
+    if len({r.model for r in records}) > 1:
+        return HEADER, rows
+    return HEADER[1:], [row[1:] for row in rows]
 
 
 def plain_table(records: Sequence[Record]) -> str:
-    """The table as aligned plain text (what a pipe or a file gets)."""
-    rows = [HEADER, *table_rows(records)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    """The table as aligned plain text (what a pipe or a file gets); with one model, its
+    name is left to the summary line."""
+    header, rows = _columns(records)
+    rows = [header, *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -76,12 +85,13 @@ def print_rich_table(records: Sequence[Record], file: TextIO, width: int | None 
     from rich.table import Table
 
     table = Table(show_edge=False, header_style="bold")
-    for name in HEADER:
+    header, rows = _columns(records)
+    for name in header:
         numeric = name in ("max|diff|", "max rel", "grad rel", "us/call")
         wraps = name in ("model", "outputs", "result")
         table.add_column(name, justify="right" if numeric else "left", no_wrap=not wraps,
                          overflow="fold")
-    for record, row in zip(records, table_rows(records), strict=True):
+    for record, row in zip(records, rows, strict=True):
         style = "green" if record.ok else ("bold magenta" if record.error else "bold red")
         table.add_row(*row[:-1], f"[{style}]{_escape(row[-1])}[/]")
     Console(file=file, width=width).print(table)

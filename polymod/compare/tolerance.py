@@ -137,3 +137,16 @@ def difference(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: floa
     err = float(np.abs(a[finite] - b[finite]).max()) if finite.any() else 0.0
     rel = err / scale if scale else (0.0 if not err else float("inf"))
     return Diff(err, rel, scale, limit, err <= limit)
+
+
+def allclose(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
+    """Element-wise ``np.allclose`` with NaN equal to NaN and shapes equal (the rule of
+    ``polymod compare --from-torch``, ``polymod.convert.cli``)."""
+    a, b = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def max_differences(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
+    """``(max |a - b|, max |a - b| / scale)`` of two arrays (inf for a shape mismatch)."""
+    diff = difference(actual, expected, 0.0, 0.0)
+    return diff.max_abs, diff.rel

@@ -19,7 +19,16 @@ __all__ = ["Linear", "LazyLinear", "Dense", "Flatten", "ReLU", "Sigmoid", "Tanh"
            "Softmax", "Identity", "Sequential", "Parallel", "ModuleList", "ModuleDict", "repeat"]
 __all__ += ["Embedding", "RNN", "GRU", "LSTM", "MultiheadAttention",
             "TransformerEncoderLayer", "TransformerEncoder"]
-from .activation import LeakyReLU, LogSoftmax, SiLU  # noqa: E402
+from .activation import (  # noqa: E402
+    ELU,
+    Hardsigmoid,
+    Hardswish,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU6,
+    SiLU,
+    Softplus,
+)
 from .conv import (  # noqa: E402
     AdaptiveAvgPool2d,
     AvgPool2d,
@@ -43,3 +52,15 @@ __all__ += ["Conv1d", "Conv2d", "LazyConv1d", "LazyConv2d", "MaxPool2d", "AvgPoo
             "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LazyBatchNorm1d",
             "LazyBatchNorm2d", "LayerNorm", "Dropout", "SiLU", "LeakyReLU", "LogSoftmax",
             "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"]
+__all__ += ["ReLU6", "Hardsigmoid", "Hardswish", "Softplus", "ELU"]
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d  # noqa: E402
+
+__all__ += ["ConvTranspose1d", "ConvTranspose2d"]
+from .pooling import AdaptiveAvgPool1d, AvgPool1d, MaxPool1d  # noqa: E402
+from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
+
+__all__ += ["MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample", "UpsamplingNearest2d",
+            "UpsamplingBilinear2d"]
+from .per_sample_norm import GroupNorm, InstanceNorm1d, InstanceNorm2d  # noqa: E402
+
+__all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d"]

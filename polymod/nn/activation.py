@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import ops
 from ..module import Module
 
 
@@ -12,11 +13,11 @@ class _Activation(Module):
 
     op_name = ""
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_fn"] = getattr(adapter, self.op_name)
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"fn": getattr(adapter, self.op_name)}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_fn(X)
+        return self._bound.fn(X)
 
 
 class ReLU(_Activation):
@@ -38,9 +39,25 @@ class Tanh(_Activation):
 
 
 class GELU(_Activation):
-    """GELU with the exact erf formula (PyTorch's default)."""
+    """GELU, as ``torch.nn.GELU``: the exact erf formula (``approximate='none'``) or the
+    tanh approximation (``approximate='tanh'``).
 
-    op_name = "gelu"
+    Example:
+        >>> import polymod as pm
+        >>> pm.nn.GELU(approximate="tanh")
+        GELU(approximate='tanh')
+    """
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU's approximate must be 'none' or 'tanh'; received "
+                             f"{approximate!r}.")
+        self.approximate = approximate
+        self.op_name = "gelu" if approximate == "none" else "gelu_tanh"
+
+    def extra_repr(self) -> str:
+        return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
 class Identity(Module):
@@ -64,11 +81,11 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_fn"] = adapter.softmax
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"fn": adapter.softmax}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_fn(X, self.dim)
+        return self._bound.fn(X, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -76,6 +93,10 @@ class Softmax(Module):
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU,
                "softmax": Softmax, "linear": Identity, "identity": Identity}
+#: Names whose adapter function takes the tensor alone (Linear calls it directly); the
+#: other names are called through ``polymod.ops``.
+ADAPTER_ACTIVATIONS = frozenset({"relu", "sigmoid", "tanh", "gelu", "softmax", "silu",
+                                 "leaky_relu"})
 
 
 def get(activation: Any) -> Module | None:
@@ -107,11 +128,11 @@ class LeakyReLU(Module):
         super().__init__()
         self.negative_slope = float(negative_slope)
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_fn"] = adapter.leaky_relu
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"fn": adapter.leaky_relu}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_fn(X, self.negative_slope)
+        return self._bound.fn(X, self.negative_slope)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -120,8 +141,82 @@ class LeakyReLU(Module):
 class LogSoftmax(Softmax):
     """Log-softmax along ``dim``."""
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_fn"] = adapter.log_softmax
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"fn": adapter.log_softmax}
 
 
-ACTIVATIONS.update({"silu": SiLU, "leaky_relu": LeakyReLU})
+class ReLU6(Module):
+    """min(max(x, 0), 6), as ``torch.nn.ReLU6`` (``inplace`` is accepted and ignored: the
+    result is always a new tensor).
+
+    Example:
+        >>> import polymod as pm
+        >>> pm.nn.ReLU6()(pm.asarray([-1.0, 3.0, 8.0], backend="numpy")).tolist()
+        [0.0, 3.0, 6.0]
+    """
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+
+    def forward(self, X: Any) -> Any:
+        return ops.relu6(X)
+
+
+class Hardsigmoid(ReLU6):
+    """relu6(x + 3) / 6, as ``torch.nn.Hardsigmoid``."""
+
+    def forward(self, X: Any) -> Any:
+        return ops.hardsigmoid(X)
+
+
+class Hardswish(ReLU6):
+    """x * relu6(x + 3) / 6, as ``torch.nn.Hardswish`` (MobileNetV3's activation)."""
+
+    def forward(self, X: Any) -> Any:
+        return ops.hardswish(X)
+
+
+class Softplus(Module):
+    """log(1 + exp(beta x)) / beta, linear above ``threshold``, as ``torch.nn.Softplus``.
+
+    Example:
+        >>> import polymod as pm
+        >>> round(float(pm.nn.Softplus()(pm.zeros(1, backend="numpy"))[0]), 4)
+        0.6931
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta = float(beta)
+        self.threshold = float(threshold)
+
+    def forward(self, X: Any) -> Any:
+        return ops.softplus(X, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class ELU(Module):
+    """x for x > 0, else alpha (exp(x) - 1), as ``torch.nn.ELU`` (``inplace`` ignored).
+
+    Example:
+        >>> import polymod as pm
+        >>> pm.nn.ELU(alpha=0.5)(pm.asarray([1.0, 0.0], backend="numpy")).tolist()
+        [1.0, 0.0]
+    """
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, X: Any) -> Any:
+        return ops.elu(X, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+ACTIVATIONS.update({"silu": SiLU, "leaky_relu": LeakyReLU, "relu6": ReLU6,
+                    "hardswish": Hardswish, "hardsigmoid": Hardsigmoid, "softplus": Softplus,
+                    "elu": ELU})

@@ -15,14 +15,14 @@ import numpy as np
 
 from .. import init as _init
 from ..errors import ShapeError
+from ..handles import Parameter
 from ..module import Module
-from ..parameter import Parameter
 from .linear import Linear
 from .rnn import _native
 
-
-def _dtype_kind(module: Module, x: Any) -> str:
-    return module._adapter.dtype_of(x).kind
+# the backend functions attention uses (kept in the binding record)
+_OPS = ("linear", "split", "expand_dims", "squeeze", "permute_dims", "reshape", "matmul",
+        "masked_fill", "softmax", "mean", "dropout", "from_numpy", "dtype_of")
 
 
 class MultiheadAttention(Module):
@@ -96,11 +96,11 @@ class MultiheadAttention(Module):
             out_proj._params["bias"].assign(np.zeros(embed_dim, np.float32))
         self.out_proj = out_proj
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_ops"] = adapter
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {name: getattr(adapter, name) for name in _OPS}
 
     def _project(self, query: Any, key: Any, value: Any) -> tuple:
-        a = self._pm_ops
+        a = self._bound
         d = self.__dict__
         E = self.embed_dim
         b = d.get("in_proj_bias")
@@ -121,7 +121,7 @@ class MultiheadAttention(Module):
     def forward(self, query: Any, key: Any, value: Any, key_padding_mask: Any = None,
                 need_weights: bool = True, attn_mask: Any = None,
                 average_attn_weights: bool = True, is_causal: bool = False) -> tuple:
-        a = self._pm_ops
+        a = self._bound
         key, value = _native(self, key), _native(self, value)
         key_padding_mask, attn_mask = _native(self, key_padding_mask), _native(self, attn_mask)
         batched = len(query.shape) == 3
@@ -145,7 +145,7 @@ class MultiheadAttention(Module):
         v = a.permute_dims(a.reshape(v, (-1, S, h, hd)), (0, 2, 1, 3))  # (N, h, S, hd)
         scores = a.matmul(q * math.sqrt(1.0 / hd), k)  # (N, h, L, S)
         if attn_mask is None and is_causal:
-            attn_mask = a.from_numpy(np.triu(np.ones((L, S), bool), 1), self._device)
+            attn_mask = a.from_numpy(np.triu(np.ones((L, S), bool), 1), a.device)
         if attn_mask is not None:
             if len(attn_mask.shape) == 3:
                 attn_mask = a.reshape(attn_mask, (-1, h, L, S))
@@ -172,13 +172,13 @@ class MultiheadAttention(Module):
         return out, weights
 
     def _apply_mask(self, scores: Any, mask: Any) -> Any:
-        a = self._pm_ops
-        kind = _dtype_kind(self, mask)
+        a = self._bound
+        kind = a.dtype_of(mask).kind
         if kind == "b":
             return a.masked_fill(scores, mask, -math.inf)
         if kind != "f":
             raise ShapeError(f"MultiheadAttention masks must be bool or float; received dtype "
-                             f"{self._adapter.dtype_of(mask)}.")
+                             f"{a.dtype_of(mask)}.")
         return scores + mask
 
     def check_input(self, query: Any, *rest: Any) -> ShapeError | None:
@@ -236,11 +236,11 @@ class TransformerEncoderLayer(Module):
         self.dropout2 = Dropout(dropout)
         self.batch_first = bool(batch_first)
         self.activation_name = activation if isinstance(activation, str) else None
-        self.__dict__["_pm_activation"] = activation
+        self.activation = activation
 
-    def _on_bind(self, adapter: Any) -> None:
-        act = self.__dict__["_pm_activation"]
-        self.__dict__["_pm_act"] = getattr(adapter, act) if isinstance(act, str) else act
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        act = self.activation
+        return {"activation": getattr(adapter, act) if isinstance(act, str) else act}
 
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Any:
@@ -259,7 +259,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(x)
 
     def _ff_block(self, x: Any) -> Any:
-        x = self.linear2(self.dropout(self._pm_act(self.linear1(x))))
+        x = self.linear2(self.dropout(self._bound.activation(self.linear1(x))))
         return self.dropout2(x)
 
     def extra_repr(self) -> str:
@@ -288,7 +288,7 @@ class TransformerEncoder(Module):
 
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be a positive int; received {num_layers!r}.")
-        if encoder_layer._adapter is not None:
+        if encoder_layer.backend is not None:
             encoder_layer = encoder_layer.unbound_copy()
         self.layers = ModuleList([encoder_layer.unbound_copy() for _ in range(num_layers)])
         self.num_layers = num_layers

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import BackendTypeError, NameClashError
 from ..module import Module
-from ..slots import structure_changed
+from ..module.tree import structure_changed
 
 
 def _check_module(value: Any, where: str) -> Module:
@@ -34,7 +34,7 @@ class ModuleList(Module):
 
     def __init__(self, modules: Iterable[Module] | None = None):
         super().__init__()
-        self.__dict__["_pm_items"] = []
+        self.__dict__["_container_items"] = []
         if modules is not None:
             self.extend(modules)
 
@@ -43,15 +43,15 @@ class ModuleList(Module):
         for key in [k for k in d if k.isdigit()]:
             del d[key]
         structure_changed(d)
-        d["_pm_items"] = []
+        d["_container_items"] = []
         for module in items:
             self.append(module)
 
     def append(self, module: Module) -> ModuleList:
         """Adds ``module`` at the end."""
         _check_module(module, type(self).__name__)
-        self._adopt_child(str(len(self._pm_items)), module)
-        self._pm_items.append(module)
+        self._adopt_child(str(len(self._container_items)), module)
+        self._container_items.append(module)
         self._changed()
         return self
 
@@ -63,7 +63,7 @@ class ModuleList(Module):
 
     def insert(self, index: int, module: Module) -> None:
         """Inserts ``module`` before position ``index``."""
-        items = list(self._pm_items)
+        items = list(self._container_items)
         items.insert(index, _check_module(module, type(self).__name__))
         self._relabel(items)
 
@@ -71,30 +71,30 @@ class ModuleList(Module):
         """Hook for subclasses that cache their children."""
 
     def __len__(self) -> int:
-        return len(self._pm_items)
+        return len(self._container_items)
 
     def __iter__(self) -> Iterator[Module]:
-        return iter(self._pm_items)
+        return iter(self._container_items)
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return type(self)(self._pm_items[index])
-        return self._pm_items[index]
+            return type(self)(self._container_items[index])
+        return self._container_items[index]
 
     def __setitem__(self, index: int, module: Module) -> None:
-        items = list(self._pm_items)
+        items = list(self._container_items)
         items[index] = _check_module(module, type(self).__name__)
         self._relabel(items)
 
     def __delitem__(self, index: int | slice) -> None:
-        items = list(self._pm_items)
+        items = list(self._container_items)
         del items[index]
         self._relabel(items)
 
     def pop(self, index: int = -1) -> Module:
         """Removes and returns the module at ``index`` (the last by default); the ones
         after it are renumbered, as in PyTorch."""
-        module = self._pm_items[index]
+        module = self._container_items[index]
         del self[index]
         return module
 
@@ -116,11 +116,11 @@ class Sequential(ModuleList):
 
     def __init__(self, *modules: Module | OrderedDict):
         Module.__init__(self)
-        self.__dict__["_pm_items"] = []
+        self.__dict__["_container_items"] = []
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             for name, module in modules[0].items():
                 self.add_module(name, module)
-                self._pm_items.append(module)
+                self._container_items.append(module)
         else:
             self.extend(modules)
 
@@ -130,15 +130,15 @@ class Sequential(ModuleList):
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):  # a Sequential of the same modules (PyTorch habit)
-            return Sequential(*self._pm_items[index])
-        return self._pm_items[index]
+            return Sequential(*self._container_items[index])
+        return self._container_items[index]
 
     def forward(self, X: Any) -> Any:
         # A ready child gets its input straight from the previous layer, already a native
         # tensor, so its __call__ would only add a frame: call forward directly. A failure
         # is still explained, with the child's path, by this Sequential's __call__ (the
         # culprit is found from the traceback).
-        for module in self._pm_items:
+        for module in self._container_items:
             X = module.forward(X) if module._ready else module(X)
         return X
 
@@ -160,14 +160,14 @@ class Parallel(Module):
             raise ValueError("Parallel needs at least one module; received none.")
         for index, module in enumerate(modules):
             self._adopt_child(str(index), _check_module(module, "Parallel"))
-        self.__dict__["_pm_items"] = list(modules)
+        self.__dict__["_container_items"] = list(modules)
         self.dim = dim
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_concat"] = adapter.concat
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"concat": adapter.concat}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_concat([module(X) for module in self._pm_items], self.dim)
+        return self._bound.concat([module(X) for module in self._container_items], self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -185,7 +185,7 @@ class ModuleDict(Module):
 
     def __init__(self, modules: dict[str, Module] | None = None):
         super().__init__()
-        self.__dict__["_pm_keys"] = []
+        self.__dict__["_container_keys"] = []
         for key, module in (modules or {}).items():
             self[key] = module
 
@@ -193,23 +193,23 @@ class ModuleDict(Module):
         if not isinstance(key, str) or not key or "." in key:
             raise ValueError(f"ModuleDict keys must be non-empty strings without dots; "
                              f"received {key!r}.")
-        if key in self.__dict__ and key not in self._pm_keys or hasattr(type(self), key):
+        if key in self.__dict__ and key not in self._container_keys or hasattr(type(self), key):
             raise NameClashError(f"ModuleDict key {key!r} clashes with an attribute of "
                              f"ModuleDict; choose another key.")
         _check_module(module, "ModuleDict")
         self._adopt_child(key, module)
-        if key not in self._pm_keys:
-            self._pm_keys.append(key)
+        if key not in self._container_keys:
+            self._container_keys.append(key)
 
     def __getitem__(self, key: str) -> Module:
-        if key not in self._pm_keys:
+        if key not in self._container_keys:
             raise KeyError(key)
         return self.__dict__[key]
 
     def __delitem__(self, key: str) -> None:
-        if key not in self._pm_keys:
+        if key not in self._container_keys:
             raise KeyError(key)
-        self._pm_keys.remove(key)
+        self._container_keys.remove(key)
         del self.__dict__[key]
         structure_changed(self.__dict__)
 
@@ -227,29 +227,29 @@ class ModuleDict(Module):
 
     def clear(self) -> None:
         """Removes every module."""
-        for key in list(self._pm_keys):
+        for key in list(self._container_keys):
             del self[key]
 
     def __contains__(self, key: object) -> bool:
-        return key in self._pm_keys
+        return key in self._container_keys
 
     def __len__(self) -> int:
-        return len(self._pm_keys)
+        return len(self._container_keys)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._pm_keys))
+        return iter(list(self._container_keys))
 
     def keys(self) -> list[str]:
         """The keys, in insertion order."""
-        return list(self._pm_keys)
+        return list(self._container_keys)
 
     def values(self) -> list[Module]:
         """The modules, in insertion order."""
-        return [self.__dict__[k] for k in self._pm_keys]
+        return [self.__dict__[k] for k in self._container_keys]
 
     def items(self) -> list[tuple[str, Module]]:
         """``(key, module)`` pairs, in insertion order."""
-        return [(k, self.__dict__[k]) for k in self._pm_keys]
+        return [(k, self.__dict__[k]) for k in self._container_keys]
 
 
 def repeat(factory: Callable[[], Module], n: int) -> Sequential:

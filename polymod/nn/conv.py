@@ -13,8 +13,8 @@ from typing import Any
 from .. import init as _init
 from .. import ops
 from ..errors import ShapeError
+from ..handles import Parameter
 from ..module import Module
-from ..parameter import Parameter
 
 
 def _tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
@@ -93,11 +93,11 @@ class _ConvNd(Module):
             params["bias"].materialize((self.out_channels,), default=_init.default_bias(fan_in))
         self.__dict__["_built"] = True
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_conv"] = adapter.conv
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"conv": adapter.conv}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_conv(X, self.weight, self.bias, self.stride, self._pads, self.dilation,
+        return self._bound.conv(X, self.weight, self.bias, self.stride, self._pads, self.dilation,
                              self.groups)
 
     def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
@@ -196,11 +196,11 @@ class _Pool2d(Module):
             raise ValueError(f"padding {self.padding} must be at most half of kernel_size "
                              f"{self.kernel_size} (as in PyTorch).")
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_pool"] = getattr(adapter, self.op_name)
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"pool": getattr(adapter, self.op_name)}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_pool(X, self.kernel_size, self.stride, self.padding)
+        return self._bound.pool(X, self.kernel_size, self.stride, self.padding)
 
     def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
         if len(tuple(X.shape)) != 4:
@@ -255,25 +255,8 @@ class AdaptiveAvgPool2d(Module):
         if len(self.output_size) != 2:
             raise ValueError(f"output_size must be an int or a pair; received {output_size!r}.")
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_avg"] = adapter.avg_pool2d
-
     def forward(self, X: Any) -> Any:
-        h, w = int(X.shape[2]), int(X.shape[3])
-        oh = h if self.output_size[0] is None else self.output_size[0]
-        ow = w if self.output_size[1] is None else self.output_size[1]
-        if (oh, ow) == (1, 1):
-            return ops.mean(X, axis=(2, 3), keepdims=True)
-        if h % oh == 0 and w % ow == 0:
-            kernel = (h // oh, w // ow)
-            return self._pm_avg(X, kernel, kernel, (0, 0))
-        rows = []
-        for i in range(oh):
-            h0, h1 = (i * h) // oh, -((-(i + 1) * h) // oh)
-            cells = [ops.mean(X[:, :, h0:h1, (j * w) // ow:-((-(j + 1) * w) // ow)],
-                              axis=(2, 3), keepdims=True) for j in range(ow)]
-            rows.append(ops.concat(cells, axis=3))
-        return ops.concat(rows, axis=2)
+        return ops.adaptive_avg_pool2d(X, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

@@ -36,15 +36,15 @@ class Dropout(Module):
                              f"p={p!r}.")
         self.p = float(p)
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_dropout"] = adapter.dropout
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"dropout": adapter.dropout}
 
     def forward(self, X: Any) -> Any:
         if not self.training or self.p == 0.0:
             return X
         if self.p == 1.0:
             return X * 0.0
-        return self._pm_dropout(X, self.p)
+        return self._bound.dropout(X, self.p)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

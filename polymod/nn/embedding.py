@@ -8,8 +8,8 @@ import numpy as np
 
 from .. import init as _init
 from ..errors import BackendTypeError, ShapeError
+from ..handles import Parameter
 from ..module import Module
-from ..parameter import Parameter
 
 
 class Embedding(Module):
@@ -80,11 +80,11 @@ class Embedding(Module):
         rows, dim = handle.shape
         return cls(rows, dim, padding_idx=padding_idx, _weight=handle.numpy(), _freeze=freeze)
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_embedding"] = adapter.embedding
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"embedding": adapter.embedding}
 
     def forward(self, indices: Any) -> Any:
-        return self._pm_embedding(indices, self.weight, self.padding_idx)
+        return self._bound.embedding(indices, self.weight, self.padding_idx)
 
     def check_input(self, indices: Any, *rest: Any) -> BackendTypeError | None:
         from .. import registry

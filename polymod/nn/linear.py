@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import diagnose as _diagnose
 from .. import init as _init
+from .. import ops
 from ..errors import ShapeError
-from ..module import _NOTHING, Module, _ndarray
-from ..parameter import Parameter
-from .activation import ACTIVATIONS
+from ..handles import Parameter
+from ..module import Module
+from ..module import diagnose as _diagnose
+from ..module.core import _NOTHING, _fast_types
+from .activation import ACTIVATIONS, ADAPTER_ACTIVATIONS
 
 
 class Linear(Module):
@@ -41,7 +43,6 @@ class Linear(Module):
     def __init__(self, in_features: int | None, out_features: int, bias: bool = True,
                  activation: str | Callable[[Any], Any] | None = None):
         super().__init__()
-        self.__dict__["_pm_plain"] = False  # set when bound: see __call__
         if not isinstance(out_features, int) or isinstance(out_features, bool) \
                 or out_features < 0:
             raise ValueError(f"out_features must be a non-negative int; received "
@@ -75,13 +76,14 @@ class Linear(Module):
             params["bias"].materialize((self.out_features,), default=_init.default_bias(fan_in))
         self.__dict__["_built"] = True
 
-    def _on_bind(self, adapter: Any) -> None:
-        d = self.__dict__
-        d["_pm_linear"] = adapter.linear
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
         name = self.activation
-        d["_pm_act"] = (name if callable(name) else None if name in (None, "linear", "identity")
-                        else getattr(adapter, name))
-        d["_pm_plain"] = type(self).forward is Linear.forward
+        act = (name if callable(name) else None if name in (None, "linear", "identity")
+               else getattr(adapter, name) if name in ADAPTER_ACTIVATIONS
+               else getattr(ops, name))
+        # plain: this class's own forward, so __call__ may run it inline
+        return {"linear": adapter.linear, "act": act,
+                "plain": type(self).forward is Linear.forward}
 
     def __call__(self, x: Any = _NOTHING, /, *args: Any, **kwargs: Any) -> Any:
         # The commonest layer, called on one tensor, runs its forward here: one Python frame
@@ -89,19 +91,20 @@ class Linear(Module):
         # an instrument's forward on the instance, keywords, NumPy input, a lazy or unbound
         # layer) takes Module.__call__.
         d = self.__dict__
-        if (d["_pm_plain"] and d["_ready"] and "forward" not in d and not (args or kwargs)
-                and x is not _NOTHING and type(x) is not _ndarray):
+        if (d["_ready"] and type(x) in _fast_types and not (args or kwargs) and "forward" not in d
+                and (bound := d["_bound"]).plain):
             try:
-                out = d["_pm_linear"](x, d["weight"], d["bias"])
-                return out if d["_pm_act"] is None else d["_pm_act"](out)
+                out = bound.linear(x, d["weight"], d["bias"])
+                return out if bound.act is None else bound.act(out)
             except Exception as err:
                 _diagnose.explain(self, err, (x,))
                 raise
         return Module.__call__(self, x, *args, **kwargs)
 
     def forward(self, X: Any) -> Any:
-        out = self._pm_linear(X, self.weight, self.bias)
-        return out if self._pm_act is None else self._pm_act(out)
+        bound = self._bound
+        out = bound.linear(X, self.weight, self.bias)
+        return out if bound.act is None else bound.act(out)
 
     def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
         shape = tuple(X.shape)
@@ -165,11 +168,11 @@ class Flatten(Module):
         super().__init__()
         self.start_dim = start_dim
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_flatten"] = adapter.flatten
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"flatten": adapter.flatten}
 
     def forward(self, X: Any) -> Any:
-        return self._pm_flatten(X, self.start_dim)
+        return self._bound.flatten(X, self.start_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}"

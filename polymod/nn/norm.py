@@ -24,8 +24,8 @@ import numpy as np
 from .. import init as _init
 from .. import ops
 from ..errors import ShapeError
+from ..handles import Buffer, Parameter
 from ..module import Module
-from ..parameter import Buffer, Parameter
 
 
 class _BatchNorm(Module):
@@ -66,10 +66,8 @@ class _BatchNorm(Module):
             params["running_var"].materialize(c, default=_init.Ones())
         self.__dict__["_built"] = True
 
-    def _on_bind(self, adapter: Any) -> None:
-        d = self.__dict__
-        d["_pm_assign"] = adapter.assign
-        d["_pm_no_grad"] = adapter.no_grad
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {"no_grad": adapter.no_grad}
 
     def _check_rank(self, X: Any) -> None:
         rank = len(X.shape)
@@ -99,7 +97,7 @@ class _BatchNorm(Module):
 
     def _update(self, X: Any, mean: Any, var: Any, axes: tuple) -> None:
         sizes = [X.shape[a] for a in axes]
-        with self._pm_no_grad():
+        with self._bound.no_grad():
             if all(isinstance(s, int) for s in sizes):
                 n = int(np.prod(sizes))
                 if n <= 1:
@@ -110,18 +108,18 @@ class _BatchNorm(Module):
             else:  # symbolic batch size (a traced graph)
                 n = ops.sum(ops.ones_like(X), axis=axes, keepdims=True)
                 unbiased = var * n / (n - 1)
-            tracked = self.num_batches_tracked
-            self._pm_assign(tracked, tracked + 1)
+            handles = self._params  # writes go through the handles (JAX arrays are immutable)
+            handles["num_batches_tracked"].assign(self.num_batches_tracked + 1)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / ops.astype(self.num_batches_tracked, "float32")
             else:
                 factor = self.momentum
             c = (self.num_features,)
             running_mean, running_var = self.running_mean, self.running_var
-            self._pm_assign(running_mean, (1.0 - factor) * running_mean
-                            + factor * ops.reshape(mean, c))
-            self._pm_assign(running_var, (1.0 - factor) * running_var
-                            + factor * ops.reshape(unbiased, c))
+            handles["running_mean"].assign((1.0 - factor) * running_mean
+                                           + factor * ops.reshape(mean, c))
+            handles["running_var"].assign((1.0 - factor) * running_var
+                                          + factor * ops.reshape(unbiased, c))
 
     def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
         shape = tuple(X.shape)
@@ -201,7 +199,6 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(n) for n in normalized_shape)
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
-        self._pm_axes = tuple(range(-len(self.normalized_shape), 0))
         if elementwise_affine:
             self.weight = Parameter(shape=self.normalized_shape, init="ones")
             self.bias = Parameter(shape=self.normalized_shape, init="zeros") if bias else None
@@ -209,15 +206,7 @@ class LayerNorm(Module):
             self.weight = self.bias = None
 
     def forward(self, X: Any) -> Any:
-        mean = ops.mean(X, axis=self._pm_axes, keepdims=True)
-        centred = X - mean
-        var = ops.mean(centred * centred, axis=self._pm_axes, keepdims=True)
-        out = centred / ops.sqrt(var + self.eps)
-        if self.weight is not None:
-            out = out * self.weight
-        if self.bias is not None:
-            out = out + self.bias
-        return out
+        return ops.layer_norm(X, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
         shape = tuple(X.shape)

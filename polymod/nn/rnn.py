@@ -16,18 +16,19 @@ import numpy as np
 
 from .. import init as _init
 from ..errors import ShapeError
+from ..handles import Parameter
 from ..module import Module
-from ..parameter import Parameter
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
+# the backend functions the recurrence uses (kept in the binding record)
+_OPS = ("linear", "tanh", "relu", "sigmoid", "split", "expand_dims", "squeeze", "permute_dims",
+        "zeros_like", "stack", "concat", "dropout")
 
 
 def _native(module: Module, x: Any) -> Any:
     """NumPy data handed to a bound module's forward (beyond its first argument)."""
-    if type(x) is np.ndarray and module._adapter is not None:
-        if x.dtype.kind == "f" and x.dtype != module._dtype:
-            x = x.astype(module._dtype)
-        return module._adapter.from_numpy(x, module._device)
+    if isinstance(x, np.ndarray) and module._bound is not None:
+        return module.adopt_array(x)
     return x
 
 
@@ -78,26 +79,25 @@ class RNNBase(Module):
                     self.register_parameter(stem + suffix, Parameter(shape=shape, init=init))
                 names.append(tuple(stem + suffix for stem in
                                    ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
-        self.__dict__["_pm_names"] = names
-        self.__dict__["_pm_cell"] = getattr(RNNBase, f"_cell_{mode.lower()}")  # unbound
+        self._weight_names = tuple(names)  # per layer and direction: (w_ih, w_hh, b_ih, b_hh)
 
     def flatten_parameters(self) -> None:
         """No-op (PyTorch's cuDNN habit), so code that calls it keeps working."""
 
-    def _on_bind(self, adapter: Any) -> None:
-        self.__dict__["_pm_ops"] = adapter
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        return {name: getattr(adapter, name) for name in _OPS}
 
     # -- one time step per mode: x_proj = x_t @ W_ih.T + b_ih, precomputed ---------------------
     def _cell_rnn_tanh(self, xp: Any, h: Any, c: Any, w_hh: Any, b_hh: Any) -> tuple:
-        a = self._pm_ops
+        a = self._bound
         return a.tanh(xp + a.linear(h, w_hh, b_hh)), None
 
     def _cell_rnn_relu(self, xp: Any, h: Any, c: Any, w_hh: Any, b_hh: Any) -> tuple:
-        a = self._pm_ops
+        a = self._bound
         return a.relu(xp + a.linear(h, w_hh, b_hh)), None
 
     def _cell_gru(self, xp: Any, h: Any, c: Any, w_hh: Any, b_hh: Any) -> tuple:
-        a = self._pm_ops
+        a = self._bound
         xr, xz, xn = a.split(xp, 3, -1)
         hr, hz, hn = a.split(a.linear(h, w_hh, b_hh), 3, -1)
         r = a.sigmoid(xr + hr)
@@ -106,13 +106,13 @@ class RNNBase(Module):
         return n + z * (h - n), None  # = (1 - z) * n + z * h
 
     def _cell_lstm(self, xp: Any, h: Any, c: Any, w_hh: Any, b_hh: Any) -> tuple:
-        a = self._pm_ops
+        a = self._bound
         i, f, g, o = a.split(xp + a.linear(h, w_hh, b_hh), 4, -1)
         c = a.sigmoid(f) * c + a.sigmoid(i) * a.tanh(g)
         return a.sigmoid(o) * a.tanh(c), c
 
     def forward(self, input: Any, hx: Any = None) -> tuple:
-        a = self._pm_ops
+        a = self._bound
         d = self.__dict__
         lstm = self.mode == "LSTM"
         X = input
@@ -132,7 +132,7 @@ class RNNBase(Module):
             X = a.permute_dims(X, (1, 0, 2))
         steps = X.shape[0]
         directions = 2 if self.bidirectional else 1
-        cell = self._pm_cell
+        cell = getattr(RNNBase, f"_cell_{self.mode.lower()}")
         hidden = self.hidden_size
         h_n, c_n = [], []
         layer_input = X
@@ -140,7 +140,7 @@ class RNNBase(Module):
             outputs = []
             for direction in range(directions):
                 k = layer * directions + direction
-                w_ih, w_hh, b_ih, b_hh = (d.get(name) for name in self._pm_names[k])
+                w_ih, w_hh, b_ih, b_hh = (d.get(name) for name in self._weight_names[k])
                 xproj = a.linear(layer_input, w_ih, b_ih)  # every time step at once
                 if h0 is None:
                     h = a.zeros_like(xproj[0][..., :hidden])

@@ -25,8 +25,8 @@ from polymod.errors import BackendNameError
 def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("polymod")
     group.addoption("--backends", default=None, metavar="NAMES",
-                    help="comma-separated polymod backends for the `backend` fixture "
-                         "(default: numpy,torch,keras,gluon)")
+                    help=f"comma-separated polymod backends for the `backend` fixture "
+                         f"(default: {','.join(registry.NAMES)})")
 
 
 def pytest_configure(config: Any) -> None:

@@ -1,0 +1,89 @@
+"""Bringing models of other frameworks in: ``pm.from_torch``.
+
+Besides ``registry.py``, the one core file that names a framework: it finds the
+converter in that framework's adapter package through the backend's spec, so the core
+imports no framework.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import registry
+
+
+def torch_converter() -> Any:
+    """The torch adapter's ``convert`` package (imports torch)."""
+    registry.adapter("torch")  # a clear error naming the pip extra when torch is missing
+    return importlib.import_module(registry.spec("torch").adapter_module + ".convert")
+
+
+def from_torch(module: Any, *example_inputs: Any, tracer: Any = None) -> Any:
+    """A polymod model that computes what the PyTorch ``module`` computes, on every backend.
+
+    The module is traced with ``torch.fx`` (symbolic tracing) where that works, else with
+    ``torch.export`` (an ATen graph, every input dimension left dynamic where torch can).
+    Each ``torch.nn`` leaf layer becomes the ``polymod.nn`` layer of the same kind with
+    its weights; every function, tensor method, operator and ATen op becomes
+    ``polymod.ops`` calls. ``state_dict(include_constants=False)`` has the torch
+    module's keys; torch's non-persistent buffers and plain tensor attributes become
+    polymod constants. ``train()``/``eval()`` behave as the original's: the module is
+    traced in both modes, and where the traces differ the model keeps both.
+
+    Args:
+        module: a ``torch.nn.Module``.
+        *example_inputs: inputs to trace with (torch tensors), needed for shapes and
+            for ``torch.export``.
+        tracer: None (fx, else export), ``'fx'``, ``'export'``, or a callable
+            ``tracer(module, *example_inputs)`` returning a ``torch.fx.GraphModule`` or a
+            ``torch.export.ExportedProgram``.
+
+    Returns:
+        A ``polymod.convert.ConvertedModule`` (a ``pm.Module``), unbound, in the
+        original's train/eval mode; ``.source`` is its generated forward.
+
+    Raises:
+        UnsupportedError: tracing failed (both tracers' messages and what to do), or
+            layers or operations have no polymod counterpart (all listed at once, with
+            their torch targets and source lines).
+
+    Example:
+        >>> import torch, polymod as pm
+        >>> torch_net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+        >>> net = pm.from_torch(torch_net, torch.zeros(2, 4))
+        >>> list(net.state_dict()) == list(torch_net.state_dict())
+        True
+        >>> net(pm.ones(2, 4, backend="numpy")).shape
+        (2, 3)
+    """
+    from .convert import build  # imported on first use: `import polymod` stays light
+
+    spec = torch_converter().convert(module, *example_inputs, tracer=tracer)
+    net = build(spec)
+    net.train(bool(module.training))
+    return net
+
+
+def torch_source(module: Any, *example_inputs: Any, tracer: Any = None) -> str:
+    """The Python source of ``from_torch(module, ...)`` as one ``pm.Module`` class that
+    imports only polymod (what ``polymod convert`` writes)."""
+    from .convert import module_source
+
+    return module_source(torch_converter().convert(module, *example_inputs, tracer=tracer))
+
+
+def add_cli(compare_parser: Any, subcommands: Any, **cli: Any) -> None:
+    """The command line's ``--from-torch`` flag of ``compare`` and the ``convert`` command
+    (``cli``: what ``polymod/cli.py`` lends, see ``polymod.convert.cli``)."""
+    from .convert import cli as convert_cli
+
+    compare_parser.add_argument(
+        "--from-torch", dest="original", metavar="MODULE:FACTORY",
+        help="convert this PyTorch model and compare every backend with it (the reference)")
+    convert_cli.add_convert_parser(subcommands, converter=torch_converter,
+                                   original_label="torch (original)",
+                                   help="write a PyTorch model as polymod source", **cli)
+
+
+__all__ = ["from_torch", "torch_source", "add_cli"]

@@ -1,0 +1,155 @@
+"""``Module``: the one base class of every polymod layer and model.
+
+The class is assembled from one mixin per concern, each in its own file:
+``registration`` (attribute assignment), ``tree`` (traversal), ``state``
+(state_dict, load, copy, pickle), ``lazy`` (first call, build, initialize) and
+``binding`` (the per-binding record). This file holds the call itself, modes,
+``to`` and ``repr``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .. import registry, selection
+from . import diagnose, registration
+from .binding import adapter_of_module, bind_tree
+from .lazy import LazyShapes
+from .registration import Registration
+from .state import State
+from .tree import Traversal
+
+T = TypeVar("T", bound="Module")
+_NOTHING = object()  # __call__ got no positional argument
+#: Tensor types that take ``__call__``'s fast path: the frameworks' own (never NumPy data,
+#: which is converted first). Filled by the registry as adapters load.
+_fast_types = registry.framework_types
+
+
+class Module(Registration, Traversal, State, LazyShapes):
+    """Base class of polymod layers and models; subclass it and define ``forward``.
+
+    Example:
+        >>> import polymod as pm
+        >>> from polymod import nn, ops
+        >>> class MLP(pm.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = nn.LazyLinear(256)
+        ...         self.out = nn.LazyLinear(10)
+        ...     def forward(self, X):
+        ...         return self.out(ops.relu(self.hidden(X)))
+        >>> MLP()(pm.rand(2, 20, backend="numpy")).shape
+        (2, 10)
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        d = self.__dict__
+        d["_params"] = {}  # name -> Parameter | Buffer | Constant, in registration order
+        d["_bound"] = None  # the Binding record once bound (module/binding.py)
+        d["_cache"] = {}  # traversal caches (module/tree.py)
+        d["_dtype"] = np.dtype("float32")
+        d["_built"] = type(self).build is LazyShapes.build
+        d["_ready"] = False  # bound and built: __call__ takes its fast path
+        d["training"] = True
+
+    # -- the call -------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; subclasses define it with native operators and ``polymod.ops``."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, ...).")
+
+    def __call__(self, x: Any = _NOTHING, /, *args: Any, **kwargs: Any) -> Any:
+        # Hot path, one framework tensor and no keywords: bound to `x` and passed on.
+        if self._ready and type(x) in _fast_types and not (args or kwargs):
+            try:
+                return self.forward(x)
+            except Exception as err:
+                diagnose.explain(self, err, (x,))
+                raise
+        args = args if x is _NOTHING else (x, *args)
+        if self._ready:
+            args = self._adopt_numpy(args)
+            try:
+                return self.forward(*args, **kwargs)
+            except Exception as err:
+                diagnose.explain(self, err, args)
+                raise
+        return self._first_call(args, kwargs)
+
+    def check_input(self, *inputs: Any) -> Any:
+        """Hook for layers: after a failure, return an error explaining bad ``inputs``."""
+        return None
+
+    def bound_functions(self, adapter: Any) -> dict[str, Any]:
+        """Hook for layers: the backend functions to keep in the binding record
+        (``self._bound.<name>`` in ``forward``), e.g. ``{"linear": adapter.linear}``."""
+        return {}
+
+    # -- binding -----------------------------------------------------------------------------
+    @property
+    def backend(self) -> str | None:
+        """The backend this module is bound to, or None before its first call / ``.to``."""
+        adapter = adapter_of_module(self)
+        return None if adapter is None else adapter.NAME
+
+    def to(self: T, backend: str | None = None, device: Any = None) -> T:
+        """The model on ``backend``: itself if it is already there or not yet bound (it
+        binds), otherwise a copy with the same weights (this model is left untouched).
+
+        Example:
+            >>> import polymod as pm
+            >>> net = pm.nn.Linear(2, 3)
+            >>> net.to("numpy") is net
+            True
+        """
+        adapter = selection.chosen_adapter(backend)
+        mine = adapter_of_module(self)
+        if mine is None:
+            return bind_tree(self, adapter, device)
+        if mine is adapter:
+            return self
+        return bind_tree(self.unbound_copy(), adapter, device)
+
+    # -- modes -------------------------------------------------------------------------------
+    def train(self: T, mode: bool = True) -> T:
+        """Sets training mode on this module and every submodule (PyTorch habit)."""
+        for module in self.modules():
+            module.__dict__["training"] = bool(mode)
+        return self
+
+    def eval(self: T) -> T:
+        """Sets evaluation mode (``train(False)``)."""
+        return self.train(False)
+
+    def apply(self: T, fn: Callable[[Module], Any]) -> T:
+        """Calls ``fn`` on every submodule, then on this module (PyTorch order)."""
+        for module in reversed(list(self.modules())):
+            fn(module)
+        return self
+
+    # -- printing ----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The part inside the parentheses of ``repr`` (PyTorch habit)."""
+        return ""
+
+    def __repr__(self) -> str:  # PyTorch's layout
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ")
+                    for name, child in self.named_children()]
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines + children) + "\n)"
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.__dict__["_params"]))
+
+
+registration.PROTECTED = frozenset(
+    name for cls in Module.__mro__[:-1] for name, value in vars(cls).items()
+    if callable(value) or isinstance(value, property))
