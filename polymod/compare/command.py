@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import registry
-from ..cli import UsageError, load_target, say, write_out
+from ..console import UsageError, load_target, say, write_out
 from ..errors import BackendNameError
 from .leaves import as_data, named_leaves
 from .records import Record, compare
@@ -102,8 +102,8 @@ def _print(records: list[Record], args: argparse.Namespace, rtol: float | None,
              if value is not None]  # the defaults (by dtype) go unsaid
     models = list(dict.fromkeys(r.model for r in records))
     which = [models[0]] if len(models) == 1 else []
-    summary = (f"{len(records) - bad} agree, {bad} disagree or fail ("
-               + ", ".join([*which, f"{args.mode} mode", "reference: numpy", *given]) + ")")
+    summary = (f"{len(records) - bad} agree, {bad} disagree or fail (" + ", ".join(
+        [*which, f"{args.mode} mode", f"reference: {registry.REFERENCE}", *given]) + ")")
     notes = details(records)
     tail = ("\n" + "\n".join(notes) + "\n" if notes else "") + f"\n{summary}\n"
     if _terminal():
@@ -197,8 +197,9 @@ def parse_backends(text: str | None) -> list[str]:
         if name != registry.REFERENCE and name not in names:
             names.append(name)
     if not names:
+        example = ",".join(registry.FRAMEWORKS[:2])
         raise UsageError(f"--backends names no framework to compare with the NumPy reference; "
-                         f"received {text!r} (e.g. --backends torch,keras).")
+                         f"received {text!r} (e.g. --backends {example}).")
     return names
 
 

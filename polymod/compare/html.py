@@ -21,8 +21,8 @@ from .records import Record
 from .report import HEADER, explain, table_rows
 
 FLOOR = 1e-12  # where an exact match is drawn on the log scale
-_COLOURS = {"torch": "#e8710a", "keras": "#8e24aa", "gluon": "#1f77b4", "jax": "#2e7d32",
-            "numpy": "#4d4d4d"}
+# one colour per backend, in the order the records come (the reference's grey unused here)
+_COLOURS = ("#e8710a", "#8e24aa", "#1f77b4", "#2e7d32", "#c62828", "#00838f")
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px;
 color:#1b1b1b;max-width:1200px}
@@ -144,6 +144,7 @@ def plot_png(model: str, records: list[Record]) -> bytes:
 
     events = _events(records)
     position = {event: i for i, event in enumerate(events)}
+    colour_of = {r.backend: _COLOURS[i % len(_COLOURS)] for i, r in enumerate(records)}
     figure = Figure(figsize=(11, 4.6), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     limits: dict[int, float] = {}
@@ -154,7 +155,7 @@ def plot_png(model: str, records: list[Record]) -> bytes:
             if e.get("rel_limit"):
                 limits.setdefault(position[e["event"]], e["rel_limit"])
         axes.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.2, label=record.backend,
-                  color=_COLOURS.get(record.backend))
+                  color=colour_of[record.backend])
     if limits:
         xs = sorted(limits)
         axes.step(xs, [limits[x] for x in xs], where="mid", color="#888888", linestyle="--",
@@ -166,7 +167,7 @@ def plot_png(model: str, records: list[Record]) -> bytes:
         if x is None:
             continue
         y = max(record.divergence["max_rel_diff"], FLOOR)
-        colour = _COLOURS.get(record.backend, "black")
+        colour = colour_of[record.backend]
         axes.axvline(x, color=colour, linestyle=":", linewidth=1)
         axes.plot([x], [y], marker="X", markersize=11, color=colour, zorder=5)
         axes.annotate(f"first divergence on {record.backend}:\n{record.divergence['event']}",

@@ -112,10 +112,10 @@ def compare(factory: Callable[[], Any], inputs: Any = (), kwinputs: dict | None 
     frameworks = _frameworks(backends)
     job = _Job(factory, args, kwargs, name, mode, seed, rtol, atol, timeout, progress)
     runs = {}
-    for backend in ["numpy", *frameworks]:
+    for backend in [registry.REFERENCE, *frameworks]:
         job.say(f"{name} on {backend}", True)
         runs[backend] = run_backend(factory, args, kwargs, backend, seed=seed, mode=mode,
-                                    grads=grads and backend != "numpy", trace=trace,
+                                    grads=grads and backend != registry.REFERENCE, trace=trace,
                                     timing=timing, timeout=timeout)
     records = [Record(name, b, mode, error=run.error, ok=run.error is None, _run=run,
                       us_per_call=run.us_per_call, seconds=round(run.seconds, 3))
