@@ -42,6 +42,8 @@ _LAZY = {
     "zeros": ".tensor", "ones": ".tensor", "asarray": ".tensor", "to_numpy": ".tensor",
     "value_and_grad": ".autograd", "no_grad": ".autograd", "native": ".native",
     "save": ".io", "load": ".io", "load_native": ".io", "from_torch": ".interop",
+    "save_checkpoint": ".checkpoint", "load_checkpoint": ".checkpoint",
+    "summary": ".summary", "Summary": ".summary",
 }
 _SUBMODULES = {"nn", "ops", "init", "optim", "io", "testing", "registry", "selection",
                "examples", "compare", "interop", "convert"}
@@ -49,12 +51,14 @@ _SUBMODULES = {"nn", "ops", "init", "optim", "io", "testing", "registry", "selec
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from . import init, io, nn, ops, optim, testing
     from .autograd import no_grad, value_and_grad
+    from .checkpoint import load_checkpoint, save_checkpoint
     from .handles import Buffer, Constant, Handle, Parameter, constant
     from .interop import from_torch
     from .io import load, load_native, save
     from .module import Module
     from .native import native
     from .random import rand, randn, seed
+    from .summary import Summary, summary
     from .tensor import asarray, ones, to_numpy, zeros
 
 
@@ -80,6 +84,7 @@ __all__ = [
     "available_backends", "set_backend", "get_backend", "use_backend", "backend_of",
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
     "value_and_grad", "no_grad", "native", "save", "load", "load_native",
+    "save_checkpoint", "load_checkpoint", "summary", "Summary",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
     "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
     "WeightsFileError", "WeightsFileOSError", "UnsupportedError", "from_torch",

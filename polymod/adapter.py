@@ -68,6 +68,18 @@ class Adapter(Protocol):
     def no_grad(self) -> AbstractContextManager: """A context in which nothing is recorded for gradients."""
     def value_and_grad(self, fn: Callable[[], Tensor], tensors: list) -> tuple: """``(fn(), [d fn / d t for t in tensors])`` with zeros for unused tensors."""
 
+    # -- optimizer updates ------------------------------------------------------------
+    # What pm.optim's rules are written with (see polymod/optim/). Each takes lists of
+    # tensors of this backend, runs inside no_grad(), and writes every x of ``xs`` (the
+    # first list) with the framework's own in-place or fused kernels. Each returns None
+    # when it wrote in place; an adapter whose arrays are immutable (JAX) returns the new
+    # values instead (a list, or for adam_ a tuple of lists), and the core re-points the
+    # parameter handles and optimizer state to them. Scalars are Python floats.
+    def axpby_(self, xs: list, a: float, ys: list | None, b: float) -> list | None: """x <- a*x + b*y for each pair (ys None: x <- a*x)."""
+    def addcmul_(self, xs: list, a: float, ys: list, zs: list, b: float) -> list | None: """x <- a*x + b*y*z."""
+    def addcdiv_sqrt_(self, xs: list, a: float, ys: list, zs: list, c: float, eps: float, b: float) -> list | None: """x <- a*x + b*y / (sqrt(z)/c + eps)."""
+    def adam_(self, params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, beta1: float, beta2: float, step_size: float, c: float, eps: float, decay: float) -> tuple | None: """Adam (torch's formula): p <- p*(1-decay); m <- b1*m + (1-b1)*g; v <- b2*v + (1-b2)*g*g; p <- p - step_size*m / (sqrt(v)/c + eps)."""
+
     # -- native objects ---------------------------------------------------------------
     def native_twin(self, module: Any) -> Any: """The framework's own model object over ``module``'s parameter storage."""
     def export_weights(self, source: Any) -> Any: """A framework model's weights: ``{name: array}`` or a list in creation order."""

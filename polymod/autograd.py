@@ -7,21 +7,39 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import registry, selection
-from .errors import ShapeError, StateError
+from . import random, registry, selection
+from .errors import BackendTypeError, ShapeError, StateError
 from .module import Module
 from .module.binding import adapter_of_module
 
+#: A framework's dtype object (``torch.float32``, ``tf.int32``) -> whether it is a float
+#: dtype: the loss's dtype is checked on every call, so without a NumPy conversion.
+_FLOAT: dict[Any, bool] = {}
+
 
 def _materialize(net: Module, fn: Callable, args: tuple, kwargs: dict) -> None:
-    """Binds and builds a model before recording, so lazy parameters exist to differentiate."""
+    """Binds and builds a model before recording, so lazy parameters exist to differentiate.
+
+    The extra forward pass leaves no trace: it runs in eval mode (no BatchNorm statistics
+    updated) and polymod's random generator is restored after it (dropout masks), so the
+    first step of a run is the same whether or not the model was ready (a checkpoint
+    loaded into a fresh model resumes exactly).
+    """
     inputs = [a for a in args if not isinstance(a, (int, float, bool, str))]
     bound = adapter_of_module(net)
     adapter = bound or (registry.adapter_of(inputs[0]) if inputs else None)
     if bound is None and adapter is not None and adapter.NAME != registry.REFERENCE:
         net.to(adapter.NAME, device=adapter.device_of(inputs[0]))
-    with (adapter_of_module(net) or selection.chosen_adapter(None)).no_grad():
-        fn(net, *args, **kwargs)  # one forward pass materialises every lazy shape
+    modes = [(module, module.training) for module in net.modules()]
+    state = random.generator().bit_generator.state
+    try:
+        net.eval()
+        with (adapter_of_module(net) or selection.chosen_adapter(None)).no_grad():
+            fn(net, *args, **kwargs)  # one forward pass materialises every lazy shape
+    finally:
+        for module, flag in modes:  # parents first: a child's own flag comes after
+            module.train(flag)
+        random.generator().bit_generator.state = state
 
 
 def _parameters(net: Module, fn: Callable, args: tuple, kwargs: dict) -> tuple[list, list]:
@@ -61,10 +79,22 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
     """
 
     def checked(value: Any, net: Module) -> Any:
-        shape = tuple(net._bound.adapter.shape(value))
+        adapter = net._bound.adapter
+        if registry.adapter_by_type.get(type(value)) is not adapter:
+            _refuse_non_tensor(value, adapter, has_aux)
+        shape = tuple(adapter.shape(value))
         if shape not in ((), (1,)):  # torch refuses, TF and MXNet would sum silently
             raise ShapeError(f"value_and_grad differentiates a scalar; the function returned "
                              f"a tensor of shape {shape}. Reduce it first, e.g. ops.mean(loss).")
+        is_float = _FLOAT.get(value.dtype)  # every framework's tensor has .dtype
+        if is_float is None:
+            is_float = _FLOAT[value.dtype] = adapter.dtype_of(value).kind == "f"
+        if not is_float:  # torch and TF would give zeros, MXNet a gradient
+            dtype = adapter.dtype_of(value)
+            raise BackendTypeError(
+                f"value_and_grad differentiates a float loss; the function returned a "
+                f"{adapter.NAME} tensor of dtype {dtype}, whose gradient is undefined. Keep "
+                f"the loss in float (drop the cast to {dtype}).")
         return value
 
     def unpacked(out: Any, aux: list) -> Any:
@@ -95,6 +125,30 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
         return value, dict(zip(names, grads, strict=True))
 
     return wrapped
+
+
+def _refuse_non_tensor(value: Any, adapter: Any, has_aux: bool) -> None:
+    """Raises unless ``value`` is a tensor of ``adapter`` (looked up past the type cache)."""
+    try:
+        if registry.adapter_of(value) is adapter:
+            return
+        kind = f"a {registry.adapter_of(value).NAME} tensor ({type(value).__qualname__})"
+    except BackendTypeError:
+        if isinstance(value, (tuple, list)):
+            kind = f"a {type(value).__qualname__} of {len(value)}"
+        else:
+            kind = "None" if value is None else f"{type(value).__qualname__} {value!r:.60}"
+    if isinstance(value, (tuple, list)) and not has_aux:
+        hint = ("If the function returns (loss, aux), pass has_aux=True: "
+                "pm.value_and_grad(fn, has_aux=True).")
+    elif value is None:
+        hint = "Did the function forget to return the loss?"
+    else:
+        hint = (f"Compute the loss from the model's output with polymod.ops (e.g. "
+                f"ops.mean(...)), so that it stays a {adapter.NAME} tensor.")
+    raise BackendTypeError(
+        f"value_and_grad expects the function to return the loss, a scalar float "
+        f"{adapter.NAME} tensor computed from the model; it returned {kind}. {hint}")
 
 
 @contextlib.contextmanager

@@ -173,6 +173,13 @@ class Handle:
     def _create_native(self, adapter: Any, array: np.ndarray, device: Any) -> None:
         self.native = self.value = adapter.create_constant(array, device)
 
+    def make_lazy(self) -> None:
+        """Forgets the shape and values again (undoes a failed load's materialisation):
+        reading the attribute raises ``UninitializedParameterError`` as before."""
+        self._shape = self._data = self.native = self.value = None
+        for owner, attr in self._owners:
+            owner.__dict__.pop(attr, None)
+
     def replace_value(self, value: Any) -> None:
         """Points the handle (and its modules' attributes) at a new native tensor.
 

@@ -34,6 +34,9 @@ class BackendSpec(NamedTuple):
             ``pm.load_native`` takes such objects.
         tensor: how error messages name its tensor type.
         reference: the forward-only NumPy oracle (no gradients, no native twin).
+        converts: other array types of the framework that polymod does not take:
+            ``(module.qualname, what it is, the expression converting x to tensor)``;
+            error messages about such input show the conversion.
     """
 
     name: str
@@ -43,6 +46,7 @@ class BackendSpec(NamedTuple):
     owns: tuple[str, ...] = ()
     tensor: str = ""
     reference: bool = False
+    converts: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def adapter_module(self) -> str:
@@ -63,7 +67,9 @@ SPECS: tuple[BackendSpec, ...] = (
                 aliases=("tensorflow", "tf"), owns=("keras", "tensorflow", "tf_keras"),
                 tensor="TensorFlow tensor"),
     BackendSpec("gluon", requires=("mxnet",), extra="gluon", aliases=("mxnet", "mx"),
-                owns=("mxnet",), tensor="mx.np.ndarray"),
+                owns=("mxnet",), tensor="mx.np.ndarray",
+                converts=(("mxnet.ndarray.ndarray.NDArray", "MXNet's legacy NDArray",
+                           "x.as_np_ndarray()"),)),
 )
 
 _BY_NAME = {spec.name: spec for spec in SPECS}
@@ -195,7 +201,20 @@ def _resolve_type(x: Any) -> ModuleType:
             _remember(kind, module)
             return module
     raise BackendTypeError(f"Expected a tensor ({tensor_kinds()}); received "
-                           f"{kind.__module__}.{kind.__qualname__}.")
+                           f"{kind.__module__}.{kind.__qualname__}.{conversion_hint(x)}")
+
+
+def conversion_hint(x: Any) -> str:
+    """For an array type of a framework that polymod does not take (MXNet's legacy
+    ``NDArray``), a sentence saying how to convert it; otherwise ''."""
+    for cls in type(x).__mro__:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        for each in SPECS:
+            for legacy, what, how in each.converts:
+                if name == legacy:
+                    return (f" It is {what}: convert it with {how} (the {each.name} "
+                            f"backend's {each.tensor}).")
+    return ""
 
 
 def backend_of(x: Any) -> str:

@@ -45,7 +45,8 @@ def asarray(data: Any, backend: str | None = None, dtype: Any = None) -> Any:
         array = array.astype(np.float32)
     elif array.dtype.kind not in "biuf":
         raise BackendTypeError(
-            f"Expected numeric data for pm.asarray; received dtype {array.dtype}.")
+            f"Expected numeric data for pm.asarray; received dtype {array.dtype} (from "
+            f"{type(data).__qualname__}).{registry.conversion_hint(data)}")
     return selection.chosen_adapter(backend).from_numpy(array)
 
 

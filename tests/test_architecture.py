@@ -7,6 +7,8 @@ import ast
 import pathlib
 import re
 
+import pytest
+
 import polymod as pm
 from polymod import registry
 
@@ -146,3 +148,15 @@ def test_files_have_one_job_and_stay_small():
             if lines > limit:
                 too_long.append(f"{path.relative_to(REPO)}: {lines} lines (limit {limit})")
     assert too_long == [], "\n".join(too_long)
+
+
+def test_pyproject_lists_every_package():
+    """A non-editable install ships only the packages pyproject.toml lists."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {_module_name(p) for p in ROOT.rglob("__init__.py")}
+    found |= {"polymod.backends" + "".join(f".{x}" for x in p.parent.relative_to(
+        REPO / "backends").parts) for p in (REPO / "backends").rglob("__init__.py")}
+    assert found - listed == set(), f"not in pyproject.toml's packages: {sorted(found - listed)}"

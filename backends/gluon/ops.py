@@ -108,12 +108,22 @@ def flatten(x: Any, start_dim: int) -> Any:
     return x.reshape(x.shape[:start_dim] + (int(np.prod(x.shape[start_dim:])),))
 
 
+# MXNet's take truncates float indices (1.7 picks row 1) where the others refuse them
+_FLOAT_DTYPES = frozenset(np.dtype(t) for t in ("float16", "float32", "float64"))
+
+
+def _integer(indices: Any) -> Any:
+    if getattr(indices, "dtype", None) in _FLOAT_DTYPES:
+        raise TypeError(f"indices must be integers; received dtype {indices.dtype}")
+    return indices
+
+
 def take(x: Any, indices: Any, axis: int = 0) -> Any:
-    return mnp.take(x, indices, axis=axis)  # out-of-range indices are clipped (MXNet)
+    return mnp.take(x, _integer(indices), axis=axis)  # out-of-range indices are clipped
 
 
 def embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
-    out = mnp.take(weight, indices, axis=0)
+    out = mnp.take(weight, _integer(indices), axis=0)
     if padding_idx is None:
         return out
     # PyTorch's padding_idx: that row gets no gradient

@@ -67,12 +67,22 @@ def create_constant(array: np.ndarray, device: Any) -> Any:
     return from_numpy(array, device)
 
 
+_MKLDNN_LAYOUT = "MKLDNN data"
+
+
 def assign(target: Any, value: Any) -> None:
     """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place."""
     if isinstance(value, np.ndarray):
         if target.ctx.device_type == "cpu" and value.shape == target.shape:
-            target._sync_copyfrom(value)  # what `nd[:] = numpy` runs: one copy, no engine op
-            return
+            try:
+                target._sync_copyfrom(value)  # what `nd[:] = numpy` runs: one copy, no engine op
+                return
+            except mx.base.MXNetError as err:
+                # After an eval-mode MKLDNN conv its weight holds MKLDNN's own layout, which
+                # the synchronous copy refuses ("can't generate TBlob for MKLDNN data"); the
+                # engine's copy below writes it (checked before anything is written).
+                if _MKLDNN_LAYOUT not in str(err):
+                    raise
         value = mnp.array(value, dtype=target.dtype, ctx=target.ctx)
     with autograd.pause():
         target[() if target.ndim == 0 else ...] = value  # 0-d: MXNet takes only ()

@@ -14,9 +14,14 @@ from .tensors import dtype_of
 
 def linear(x: Any, weight: Any, bias: Any) -> Any:
     rank = x.shape.rank
+    # The MatMul op itself, not tf.matmul: that one quietly multiplies bfloat16 input by
+    # float32 weights (through sparse_matmul), where torch and MXNet refuse the mix.
     if rank == 2:  # bias_add, as Keras' Dense: its gradient is one op, `+`'s is four
-        out = tf.matmul(x, weight, transpose_b=True)
+        out = tf.raw_ops.MatMul(a=x, b=weight, transpose_b=True)
         return out if bias is None else tf.nn.bias_add(out, bias)
+    if x.dtype != weight.dtype:  # tensordot uses tf.matmul (above): refuse as MatMul does
+        raise TypeError(f"linear: input dtype {x.dtype.name} differs from the weight's "
+                        f"{weight.dtype.name}")
     # 1-D and batched N-D input, as torch's F.linear takes them
     out = tf.tensordot(x, weight, axes=[[rank - 1], [1]])
     return out if bias is None else out + bias

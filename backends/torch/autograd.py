@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from polymod.errors import StateError
+
 no_grad = torch.no_grad
 
 
@@ -37,6 +39,12 @@ def value_and_grad(fn: Any, tensors: list) -> tuple:
         with torch.enable_grad():
             value = fn()
     if not (tensors and value.requires_grad):  # a value that depends on no parameter
+        if tensors and (value.is_inference() or torch.is_inference_mode_enabled()):
+            raise StateError(
+                "value_and_grad cannot record gradients inside torch.inference_mode(): "
+                "tensors made there never record (torch.enable_grad() does not undo it), so "
+                "every gradient would be zero. Call it outside inference_mode (use "
+                "torch.no_grad() or pm.no_grad() for the code around it instead).")
         return value.detach(), [torch.zeros_like(t) for t in tensors]
     grads = _grad(value, tensors)
     if any(g is None for g in grads):  # unused parameters (cheaper than materialize_grads)

@@ -24,8 +24,17 @@ def to_numpy(x: torch.Tensor) -> np.ndarray:
     return array.copy()
 
 
+_DTYPES: dict[torch.dtype, np.dtype] = {}
+
+
 def dtype_of(x: torch.Tensor) -> np.dtype:
-    return np.dtype(str(x.dtype).removeprefix("torch."))
+    try:
+        return _DTYPES[x.dtype]
+    except KeyError:
+        name = str(x.dtype).removeprefix("torch.")
+        if name == "bfloat16":  # NumPy knows it by name once ml_dtypes is loaded
+            import ml_dtypes  # noqa: F401 -- installed with TensorFlow and JAX
+        return _DTYPES.setdefault(x.dtype, np.dtype(name))
 
 
 def shape(x: torch.Tensor) -> tuple[int, ...]:

@@ -1,8 +1,11 @@
 """Train one model definition on the digits data, on every backend, two ways.
 
-1. With polymod's own loop (``pm.value_and_grad`` + ``pm.optim.SGD``), once per backend.
+1. With polymod's own loop, once per backend: ``pm.value_and_grad``, AdamW with a
+   cosine learning-rate schedule and gradient clipping, a checkpoint after every epoch.
+   Each run is interrupted halfway and resumed from its checkpoint by fresh objects,
+   and ends as an uninterrupted run would (bit for bit).
 2. With each framework's own tools through ``pm.native(net)``: a ``torch.optim``
-   loop, Keras ``model.fit``, and a ``gluon.Trainer`` loop.
+   loop, Keras ``model.fit``, and a ``gluon.Trainer`` loop (SGD with momentum).
 
 Prints a progress bar while training and, at the end, a table of test accuracy.
 
@@ -12,7 +15,10 @@ Prints a progress bar while training and, at the end, a table of test accuracy.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -51,19 +57,41 @@ def accuracy(net: pm.Module, backend: str) -> float:
     return float((logits.argmax(axis=1) == Y_TEST).mean())
 
 
-def train_polymod(backend: str, epochs: int, lr: float, batch_size: int) -> float:
-    """polymod's own loop: the same code on every backend."""
+def fit_polymod(backend: str, epochs: int, lr: float, batch_size: int,
+                checkpoint: str | None = None, stop_after: int | None = None) -> pm.Module:
+    """polymod's own loop, the same code on every backend: AdamW, a cosine schedule over
+    all steps, gradients clipped to norm 1. With ``checkpoint``, it saves one after every
+    epoch and starts from it when the file exists; ``stop_after`` ends the run after
+    that many epochs (an interruption)."""
     pm.seed(0)
-    net = make_model().to(backend)
-    opt = pm.optim.SGD(net, lr=lr, momentum=0.9)
+    net = make_model()
+    opt = pm.optim.AdamW(net, lr=lr, weight_decay=1e-2)
+    steps_per_epoch = math.ceil(len(Y_TRAIN) / batch_size)
+    sched = pm.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
+    first = 0
+    if checkpoint and os.path.exists(checkpoint):  # resume: weights, optimizer, schedule, RNG
+        first = pm.load_checkpoint(checkpoint, net, opt, sched)
     step = pm.value_and_grad(lambda m, X, y: ops.cross_entropy(m(X), y))
-    for epoch in range(epochs):
+    for epoch in range(first, epochs if stop_after is None else stop_after):
         for idx in batches(len(Y_TRAIN), batch_size, epoch):
             X = pm.asarray(X_TRAIN[idx], backend=backend)
             y = pm.asarray(Y_TRAIN[idx], backend=backend)
             loss, grads = step(net, X, y)
+            grads, _ = pm.optim.clip_grad_norm(grads, max_norm=1.0)
             opt.step(grads)
+            sched.step()
+        if checkpoint:
+            pm.save_checkpoint(checkpoint, net, opt, sched, step=epoch + 1)
         progress(f"polymod/{backend}", epoch + 1, epochs, float(pm.to_numpy(loss)))
+    return net
+
+
+def train_polymod(backend: str, epochs: int, lr: float, batch_size: int) -> float:
+    """polymod's loop, interrupted halfway and resumed from its checkpoint."""
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = os.path.join(folder, f"digits-{backend}.safetensors")
+        fit_polymod(backend, epochs, lr, batch_size, checkpoint, stop_after=epochs // 2)
+        net = fit_polymod(backend, epochs, lr, batch_size, checkpoint)  # fresh objects
     return accuracy(net, backend)
 
 
@@ -137,7 +165,8 @@ NATIVE = {"torch": train_torch_native, "keras": train_keras_native,
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--lr", type=float, default=0.05, help="SGD's, for the native tools")
+    parser.add_argument("--adamw-lr", type=float, default=0.01, help="polymod loop's AdamW")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--backends", default=",".join(
         b for b in pm.available_backends() if b != "numpy"))
@@ -146,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for backend in [b for b in args.backends.split(",") if b]:
         start = time.perf_counter()
         results[f"polymod loop on {backend}"] = (
-            train_polymod(backend, args.epochs, args.lr, args.batch_size),
+            train_polymod(backend, args.epochs, args.adamw_lr, args.batch_size),
             time.perf_counter() - start)
         start = time.perf_counter()
         results[f"{backend}'s own tools"] = (

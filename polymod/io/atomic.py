@@ -95,6 +95,9 @@ def write_file(path: str | os.PathLike, entries: list[tuple[str, np.dtype, tuple
                                f"does not exist. Create it first (os.makedirs).")
     if os.path.isdir(target):
         raise WeightsFileError(f"Cannot save to {os.fspath(path)!r}: it is a directory.")
+    if os.path.exists(target) and not os.path.isfile(target):  # a device, a FIFO, a socket
+        raise WeightsFileError(f"Cannot save to {os.fspath(path)!r}: it is not a regular "
+                               f"file (a save replaces the file it writes).")
     remove_orphans(folder)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".polymod-{os.getpid()}@{host()}-", suffix=".tmp",

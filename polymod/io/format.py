@@ -16,6 +16,7 @@ import math
 import os
 import stat
 import struct
+import sys
 
 import numpy as np
 
@@ -136,6 +137,10 @@ def read_header(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]
         if len(shape) > MAX_DIMS or any(n > MAX_DIM_SIZE for n in shape):
             raise file_error(path, f"tensor {name!r} has shape {shape!r}; at most "
                                     f"{MAX_DIMS} dimensions of at most 2**62 are supported")
+        if math.prod(n for n in shape if n) * ITEMSIZE[dtype] > sys.maxsize:
+            # NumPy checks the sizes without the zeros: [0, 2**62, 2**62] is "too big"
+            raise file_error(path, f"tensor {name!r} has shape {shape!r}, whose sizes "
+                                    f"multiply past what NumPy can address")
         if not (isinstance(offsets, list) and len(offsets) == 2
                 and all(type(o) is int for o in offsets)
                 and 0 <= offsets[0] <= offsets[1] <= data_size):

@@ -65,9 +65,10 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
         owner = registry.adapter_of(x)
     except BackendTypeError:
         kind = type(x)
+        hint = registry.conversion_hint(x) or " Convert data with pm.asarray(data)."
         return BackendTypeError(
-            f"{name} expects a tensor as input; received {kind.__module__}.{kind.__qualname__}. "
-            f"Convert data with pm.asarray(data).")
+            f"{name} expects a tensor as input; received {kind.__module__}.{kind.__qualname__}."
+            f"{hint}")
     binding = module.__dict__["_bound"]
     if binding is None:
         return None
@@ -84,7 +85,10 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
             f"{name}'s parameters are on device {str(here)!r}; received a {owner.NAME} tensor "
             f"on device {str(device or 'cpu')!r}. Move the input to {str(here)!r} (e.g. "
             f"x.to({str(here)!r})); a model stays on the device of its first input.")
-    dtype = owner.dtype_of(x)
+    try:
+        dtype = owner.dtype_of(x)
+    except (TypeError, ImportError):  # a dtype NumPy cannot name here (bfloat16)
+        dtype = str(getattr(x, "dtype", "unknown")).rpartition(".")[2]
     if dtype != module._dtype and not module.accepts_integer_input:
         return BackendTypeError(
             f"{name} expects {module._dtype} input; received a {owner.NAME} tensor of dtype "

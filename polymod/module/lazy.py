@@ -44,6 +44,45 @@ class LazySlot:
         raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{self.name}'")
 
 
+def check_shapes(owner: Any, shapes: dict[str, tuple], expected: dict[str, tuple]) -> str | None:
+    """For a layer's ``check_lazy_shapes``: compares loaded ``shapes`` with ``expected``.
+
+    ``expected`` maps a handle name to its shape, where a size not known yet is a name
+    (``'in_features'``); every handle naming it must agree on it.
+
+    Example:
+        >>> import polymod as pm
+        >>> check_shapes(pm.nn.LazyLinear(4), {"weight": (7, 3), "bias": (5,)},
+        ...              {"weight": (4, "in_features"), "bias": (4,)})
+        'Linear needs weight (4, in_features) and bias (4,); the data has weight (7, 3) and bias (5,)'
+    """
+    sizes: dict[str, tuple[str, int]] = {}
+    fits = True
+    for name, got in shapes.items():
+        want = expected.get(name)
+        if want is None:
+            continue
+        if len(got) != len(want):
+            fits = False
+            break
+        for size, template in zip(got, want, strict=True):
+            if isinstance(template, int):
+                fits = fits and size == template
+            elif sizes.setdefault(template, (name, size))[1] != size:
+                fits = False
+    if fits:
+        return None
+    names = [n for n in expected if n in shapes]
+    need = _listed([f"{n} ({', '.join(map(str, expected[n]))}{',' * (len(expected[n]) == 1)})"
+                    for n in names])
+    have = _listed([f"{n} {tuple(shapes[n])}" for n in names])
+    return f"{type(owner).__name__} needs {need}; the data has {have}"
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def first_tensor(values: Any) -> Any:
     """The first value that is a tensor of some backend (a keyword-only first call)."""
     for value in values:
@@ -53,6 +92,18 @@ def first_tensor(values: Any) -> Any:
         except BackendTypeError:
             continue
     return None
+
+
+def _plain_array(module: Any, x: Any) -> np.ndarray:
+    """``np.asarray(x)`` for NumPy data that is not a plain ndarray (see ``adopt_array``)."""
+    if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask \
+            and np.ma.getmask(x).any():
+        hidden = int(np.ma.getmask(x).sum())
+        raise BackendTypeError(
+            f"{type(module).__name__} takes plain data; received a masked array with "
+            f"{hidden} masked value{'s' if hidden > 1 else ''}, which a model cannot skip. "
+            f"Fill them first, e.g. x.filled(0.0).", module=module)
+    return np.asarray(x)
 
 
 class LazyShapes:
@@ -93,20 +144,27 @@ class LazyShapes:
 
     def _adopt_numpy(self, args: tuple) -> tuple:
         """NumPy input is data: moved to the module's backend (see ``adopt_array``)."""
-        return tuple(self.adopt_array(x, first=i == 0) if isinstance(x, _ndarray) else x
-                     for i, x in enumerate(args))
+        # A NumPy scalar is data as the first input (np.float64(1.0)); elsewhere it may be
+        # a count or a flag (range(n)), as a Python number would be, and passes as it is.
+        return tuple(self.adopt_array(x, first=i == 0)
+                     if isinstance(x, _ndarray) or (i == 0 and isinstance(x, np.generic))
+                     else x for i, x in enumerate(args))
 
     def adopt_array(self, x: np.ndarray, first: bool = False) -> Any:
-        """A NumPy array (or ndarray subclass: memmap, matrix, masked: taken as
-        ``np.asarray(x)``) as input of this module's backend.
+        """A NumPy array as input of this module's backend.
 
+        An ndarray subclass (memmap, matrix, record array) is taken as ``np.asarray(x)``,
+        and a NumPy scalar given as the first input (``np.float64(1.0)``) as a 0-d array;
+        a masked array is refused if any value is masked (``np.asarray`` would pass the
+        hidden values on).
         Floats are cast to the model's dtype; integer and bool arrays keep their dtype,
         except as the first input of a float layer, which refuses them (the same
         outcome the frameworks' own ops give).
         """
         bound = self.__dict__["_bound"]
         dtype = self.__dict__["_dtype"]
-        x = np.asarray(x)
+        if type(x) is not _ndarray:
+            x = _plain_array(self, x)
         if x.dtype != dtype:
             kind = x.dtype.kind
             if kind == "f":

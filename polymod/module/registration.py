@@ -31,7 +31,7 @@ def refuse_framework_object(owner: Any, name: str, value: Any) -> None:
     spec = registry.framework_of(value)
     if spec is None:
         return
-    kind = type(value).__qualname__
+    kind = type(value).__name__  # not __qualname__: a class defined in a function
     if kind.endswith(("Parameter", "Variable")):  # meant to be trained: say how
         raise BackendTypeError(
             f"Cannot assign a {spec.name} {kind} to {name!r} of {type(owner).__name__}: it "
@@ -43,6 +43,18 @@ def refuse_framework_object(owner: Any, name: str, value: Any) -> None:
             f"{type(owner).__name__}: a polymod module can only hold polymod modules, which "
             f"run on every backend. Use the polymod layer instead (e.g. polymod.nn.Linear), or "
             f"keep the framework model outside and call it on the polymod model's output.")
+
+
+def _refuse_framework_objects_in(owner: Any, name: str, value: Any) -> None:
+    """``refuse_framework_object`` for everything inside (nested) lists, tuples, dicts."""
+    if type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            _refuse_framework_objects_in(owner, f"{name}.{index}", item)
+    elif type(value) is dict:
+        for key, item in value.items():
+            _refuse_framework_objects_in(owner, f"{name}.{key}", item)
+    elif not isinstance(value, Traversal):
+        refuse_framework_object(owner, name, value)
 
 
 class Registration:
@@ -77,6 +89,7 @@ class Registration:
             self._adopt_child(name, value)
         else:
             if type(value) in (list, tuple, dict):
+                _refuse_framework_objects_in(self, name, value)
                 children = [child for _, child in walk_container(name, value)]
                 for child in children:  # every check first, then bind
                     self._check_child(name, child)
@@ -132,7 +145,12 @@ class Registration:
             handle._owners[:] = [(o, n) for o, n in handle._owners if o is not self or n != name]
 
     def _check_child(self, name: str, child: Any) -> None:
-        if child is self or any(m is self for m in child.modules()):
+        # Only a module that some module holds can be inside `child` (a cycle): a fresh
+        # one (`Sequential(Sequential(...))`, built inside out) needs no walk, so deep
+        # nesting builds in linear time. Every way of holding a module marks it `_held`
+        # (in-place appends to a plain list: at the next traversal).
+        if child is self or (self.__dict__.get("_held") and
+                             any(m is self for m in child.modules())):
             raise StateError(f"Assigning {type(child).__name__} to {name!r} of "
                              f"{type(self).__name__} would make a cycle: the module contains "
                              f"itself.")
@@ -144,6 +162,7 @@ class Registration:
                 f"child.to({mine.NAME!r}) to get a copy on this backend.")
 
     def _bind_child(self, child: Any) -> None:
+        child.__dict__["_held"] = True
         adapter = adapter_of_module(self)
         if adapter is not None and adapter_of_module(child) is not adapter:
             from .binding import bind_tree

@@ -132,17 +132,24 @@ def _lazy_shape_problems(net: Any, arrays: dict) -> list[str]:
 
 
 def write_all(pairs: list[tuple[Any, Any]]) -> None:
-    """Assigns each ``(handle, data)``; if one write fails, restores the ones before it."""
+    """Assigns each ``(handle, data)``; if one write fails, restores the ones before it
+    (a lazy handle the load gave a shape becomes lazy again), then re-raises."""
     done: list[tuple[Any, np.ndarray | None]] = []
     try:
         for handle, data in pairs:
             before = handle.numpy() if handle.materialized else None
-            handle.assign(data)
             done.append((handle, before))
-    except BaseException:
+            handle.assign(data)
+    except BaseException as err:
         for handle, before in reversed(done):
-            if before is not None:
-                handle.assign(before)
+            try:
+                if before is not None:
+                    handle.assign(before)
+                elif handle.materialized:
+                    handle.make_lazy()
+            except Exception as again:  # keep restoring the others; say what is left
+                err.add_note(f"polymod: could not restore {handle.path or handle.name!r} "
+                             f"after the failed write ({type(again).__name__}: {again})")
         raise
 
 

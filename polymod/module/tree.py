@@ -18,6 +18,8 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
+from ..errors import StateError
+
 #: Attributes that hold polymod's own per-module state, never walked for children:
 #: the handles, the binding record, the caches, and the containers' ordered storage.
 NOT_WALKED = frozenset({"_params", "_bound", "_cache", "_container_items",
@@ -93,6 +95,7 @@ class Traversal:
             elif type(value) in _CONTAINERS and name not in NOT_WALKED:
                 cacheable = cacheable and not mutable(value)
                 for child_name, child in walk_container(name, value):
+                    child.__dict__["_held"] = True  # maybe appended in place (registration)
                     if id(child) not in seen or not remove_duplicate:
                         seen.add(id(child))
                         found.append((child_name, child))
@@ -116,15 +119,22 @@ class Traversal:
         order; a shared one appears once (under every path with ``remove_duplicate=False``).
         """
         memo = set() if memo is None else memo
-        stack = [(prefix, self)]
+        reached: set[int] = set()  # every path (remove_duplicate=False): the cycle check
+        stack = [(prefix, self, 1)]
         while stack:  # depth-first, children in order: the order PyTorch's recursion gives
-            path, module = stack.pop()
+            path, module, depth = stack.pop()
             if remove_duplicate:
                 if id(module) in memo:
                     continue
                 memo.add(id(module))
+            else:  # a path longer than the number of modules can only go round a cycle
+                reached.add(id(module))
+                if depth > len(reached):
+                    raise StateError(f"{type(self).__name__} contains itself: the path "
+                                     f"{path!r} goes round a cycle (a module was put inside "
+                                     f"its own submodule, e.g. through a plain list).")
             yield path, module
-            stack.extend((f"{path}.{name}" if path else name, child)
+            stack.extend((f"{path}.{name}" if path else name, child, depth + 1)
                          for name, child in reversed(module._children(remove_duplicate)))
 
     def modules(self) -> Iterator[Any]:

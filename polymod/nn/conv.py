@@ -15,6 +15,7 @@ from .. import ops
 from ..errors import ShapeError
 from ..handles import Parameter
 from ..module import Module
+from ..module.lazy import check_shapes
 
 
 def _tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
@@ -80,8 +81,10 @@ class _ConvNd(Module):
         return tuple((p, p) for p in self.padding)
 
     def build(self, X: Any = None) -> None:
-        if self.in_channels is None:
-            self.in_channels = int(X.shape[1])
+        if self.in_channels is None:  # from a loaded weight, else from the first input
+            weight = self._params["weight"]
+            self.in_channels = (weight.shape[1] * self.groups if weight.materialized
+                                else int(X.shape[1]))
         if self.in_channels % self.groups:
             raise ValueError(f"groups={self.groups} must divide in_channels "
                              f"({self.in_channels}).")
@@ -92,6 +95,13 @@ class _ConvNd(Module):
             fan_in, _ = _init.fans(shape)
             params["bias"].materialize((self.out_channels,), default=_init.default_bias(fan_in))
         self.__dict__["_built"] = True
+
+    def check_lazy_shapes(self, shapes: dict[str, tuple]) -> str | None:
+        per_group = ("in_channels/groups" if self.in_channels is None
+                     else self.in_channels // self.groups)
+        return check_shapes(self, shapes, {
+            "weight": (self.out_channels, per_group, *self.kernel_size),
+            "bias": (self.out_channels,)})
 
     def bound_functions(self, adapter: Any) -> dict[str, Any]:
         return {"conv": adapter.conv}

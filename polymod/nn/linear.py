@@ -17,6 +17,7 @@ from ..handles import Parameter
 from ..module import Module
 from ..module import diagnose as _diagnose
 from ..module.core import _NOTHING, _fast_types
+from ..module.lazy import check_shapes
 from .activation import ACTIVATIONS, ADAPTER_ACTIVATIONS
 
 
@@ -67,14 +68,20 @@ class Linear(Module):
             self.build()
 
     def build(self, X: Any = None) -> None:
-        if self.in_features is None:
-            self.in_features = int(X.shape[-1])
+        if self.in_features is None:  # from a loaded weight, else from the first input
+            weight = self._params["weight"]
+            self.in_features = weight.shape[1] if weight.materialized else int(X.shape[-1])
         fan_in = self.in_features
         params = self._params
         params["weight"].materialize((self.out_features, fan_in))
         if "bias" in params:
             params["bias"].materialize((self.out_features,), default=_init.default_bias(fan_in))
         self.__dict__["_built"] = True
+
+    def check_lazy_shapes(self, shapes: dict[str, tuple]) -> str | None:
+        in_features = "in_features" if self.in_features is None else self.in_features
+        return check_shapes(self, shapes, {"weight": (self.out_features, in_features),
+                                           "bias": (self.out_features,)})
 
     def bound_functions(self, adapter: Any) -> dict[str, Any]:
         name = self.activation
@@ -109,8 +116,10 @@ class Linear(Module):
     def check_input(self, X: Any, *rest: Any) -> ShapeError | None:
         shape = tuple(X.shape)
         if not shape:
-            return ShapeError(f"Linear expects input with at least 1 dimension; received a "
-                              f"scalar (shape {shape}).")
+            features = self.in_features if self.in_features is not None else -1
+            return ShapeError(f"Linear expects input with at least 1 dimension (the features; "
+                              f"a batch adds one in front); received a scalar (shape {shape}). "
+                              f"Give it a batch dimension, e.g. x.reshape(1, {features}).")
         if self.in_features is not None and shape[-1] != self.in_features:
             return ShapeError(
                 f"Linear expects input with {self.in_features} features (last dimension); "

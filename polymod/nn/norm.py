@@ -26,6 +26,17 @@ from .. import ops
 from ..errors import ShapeError
 from ..handles import Buffer, Parameter
 from ..module import Module
+from ..module.lazy import check_shapes
+
+_PER_CHANNEL = ("weight", "bias", "running_mean", "running_var")
+
+
+def same_dtype(X: Any, weight: Any) -> None:
+    """Input of another float dtype fails here, as in a Linear: built from elementwise ops,
+    a norm would otherwise follow each framework's promotion (torch and MXNet compute
+    float64 or bfloat16 input, TensorFlow refuses)."""
+    if X.dtype != weight.dtype:
+        raise TypeError(f"input of dtype {X.dtype}, weights of dtype {weight.dtype}")
 
 
 class _BatchNorm(Module):
@@ -54,10 +65,11 @@ class _BatchNorm(Module):
             self.build()
 
     def build(self, X: Any = None) -> None:
-        if self.num_features is None:
-            self.num_features = int(X.shape[1])
-        c = (self.num_features,)
         params = self._params
+        if self.num_features is None:  # from loaded values, else from the first input
+            loaded = [h.shape[0] for n, h in params.items() if n in _PER_CHANNEL and h.materialized]
+            self.num_features = loaded[0] if loaded else int(X.shape[1])
+        c = (self.num_features,)
         if self.affine:
             params["weight"].materialize(c, default=_init.Ones())
             params["bias"].materialize(c, default=_init.Zeros())
@@ -65,6 +77,10 @@ class _BatchNorm(Module):
             params["running_mean"].materialize(c, default=_init.Zeros())
             params["running_var"].materialize(c, default=_init.Ones())
         self.__dict__["_built"] = True
+
+    def check_lazy_shapes(self, shapes: dict[str, tuple]) -> str | None:
+        c = "num_features" if self.num_features is None else self.num_features
+        return check_shapes(self, shapes, {name: (c,) for name in _PER_CHANNEL})
 
     def bound_functions(self, adapter: Any) -> dict[str, Any]:
         return {"no_grad": adapter.no_grad}
@@ -79,6 +95,9 @@ class _BatchNorm(Module):
         rank = len(X.shape)
         if rank not in self.ranks:
             self._check_rank(X)
+        reference = self.weight if self.affine else self.running_mean
+        if reference is not None:
+            same_dtype(X, reference)
         axes = (0,) + tuple(range(2, rank))
         shape = (1, self.num_features) + (1,) * (rank - 2)
         if self.training or not self.track_running_stats:
@@ -206,6 +225,8 @@ class LayerNorm(Module):
             self.weight = self.bias = None
 
     def forward(self, X: Any) -> Any:
+        if self.weight is not None:
+            same_dtype(X, self.weight)
         return ops.layer_norm(X, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def check_input(self, X: Any, *rest: Any) -> ShapeError | None:

@@ -21,31 +21,68 @@ def of(x: Any) -> Any:
         return registry.adapter_of(x)
 
 
-def dispatch(*args: Any) -> tuple[Any, tuple]:
-    """The adapter of the first framework tensor argument, and the arguments.
+_NUMPY = (np.ndarray, np.generic)  # NumPy data: arrays, ndarray subclasses, scalars
+_SCALARS = (int, float, bool)  # np.float64 is a float: it stays a Python-like scalar
 
-    NumPy arrays are data: next to a framework tensor they go to its backend, so
-    ``where(numpy_mask, torch_x, torch_y)`` stays a torch op (and in its autograd
-    graph). With only Python scalars, the first becomes a tensor of the default
-    backend, so the result is that backend's native tensor (float32 for a float, as
-    ``pm.asarray``).
+
+def dispatch(*args: Any, cast: bool = True) -> tuple[Any, tuple]:
+    """The adapter of the first framework tensor argument, and the arguments on it.
+
+    NumPy arrays (and ndarray subclasses) are data, as model input is: next to a
+    framework tensor they go to its backend, so ``where(numpy_mask, torch_x,
+    torch_y)`` stays a torch op (and in its autograd graph), and numbers among them
+    take the dtype of the first float tensor (on the NumPy backend, where every
+    tensor is an array, of the first float array): ``add(float32 tensor, float64
+    array)`` is float32 on every backend, where TensorFlow would refuse the mix and
+    torch or NumPy would give float64. With only Python scalars, the first becomes a
+    tensor of the default backend, so the result is that backend's native tensor
+    (float32 for a float, as ``pm.asarray``). ``cast=False`` keeps NumPy data's dtype
+    (indices).
     """
     found = None
     for x in args:
-        if not isinstance(x, (int, float, bool)):
+        if not isinstance(x, _SCALARS):
             adapter = of(x)
             if adapter.NAME != _REFERENCE:
                 found = adapter
                 break
             found = found or adapter
     if found is not None:
-        if found.NAME == _REFERENCE:
-            return found, args
-        return found, tuple(found.from_numpy(x) if type(x) is np.ndarray else x for x in args)
+        if found.NAME != _REFERENCE and not any(isinstance(x, _NUMPY) for x in args):
+            return found, args  # the common case: framework tensors (and scalars) only
+        return found, joined(found, args, cast)
     adapter = selection.chosen_adapter(None)
     first = args[0]
     array = np.asarray(first, np.float32) if type(first) is float else np.asarray(first)
     return adapter, (adapter.from_numpy(array),) + args[1:]
+
+
+def joined(adapter: Any, args: tuple | list, cast: bool = True) -> tuple:
+    """``args`` with their NumPy data on ``adapter``'s backend (and the first tensor's
+    device), numbers in the dtype of the first float tensor (see ``dispatch``)."""
+    reference = adapter.NAME == _REFERENCE
+    tensors = [x for x in args
+               if not isinstance(x, _SCALARS) and (reference or not isinstance(x, _NUMPY))]
+    device = adapter.device_of(tensors[0]) if tensors else None
+    floats = (d for d in map(adapter.dtype_of, tensors) if d.kind == "f") if cast else ()
+    target = next(iter(floats), None)
+    out = []
+    for x in args:
+        if isinstance(x, _NUMPY) and not isinstance(x, _SCALARS):
+            x = np.asarray(x)
+            if target is not None and x.dtype != target and x.dtype.kind in "iuf":
+                x = x.astype(target)
+            x = adapter.from_numpy(x, device)
+        out.append(x)
+    return tuple(out)
+
+
+def on(adapter: Any, x: Any, like: Any) -> Any:
+    """NumPy data ``x`` (a mask, indices) on ``adapter``'s backend and ``like``'s device,
+    its dtype unchanged; anything else as it is."""
+    if isinstance(x, _NUMPY):
+        return adapter.from_numpy(np.asarray(x), adapter.device_of(like))
+    return x
 
 
 def floating(x: Any, op: str) -> Any:
@@ -53,7 +90,7 @@ def floating(x: Any, op: str) -> Any:
     disagree (torch refuses or promotes, TF refuses, MXNet truncates), so all refuse."""
     adapter = of(x)
     dtype = adapter.dtype_of(x)
-    if dtype.kind not in "fc":
+    if dtype.kind not in "fc" and dtype.name != "bfloat16":  # ml_dtypes' bfloat16: kind V
         raise BackendTypeError(f"ops.{op} expects a float tensor; received a {adapter.NAME} "
                                f"tensor of dtype {dtype}. Convert it first with "
                                f"ops.astype(x, 'float32').")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from ._dispatch import axis_of, dispatch, normalize_axis, of
+from ._dispatch import axis_of, dispatch, normalize_axis, of, on
 
 
 def reshape(x: Any, shape: Any) -> Any:
@@ -30,14 +30,14 @@ def flatten(x: Any, start_dim: int = 1) -> Any:
 
 def concat(xs: Any, axis: int = 0, *, dim: int | None = None) -> Any:
     """Joins tensors along an existing axis."""
-    xs = list(xs)
-    return of(xs[0]).concat(xs, axis_of(axis, dim))
+    adapter, xs = dispatch(*xs)  # NumPy arrays join the tensors' backend
+    return adapter.concat(list(xs), axis_of(axis, dim))
 
 
 def stack(xs: Any, axis: int = 0, *, dim: int | None = None) -> Any:
     """Joins tensors along a new axis."""
-    xs = list(xs)
-    return of(xs[0]).stack(xs, axis_of(axis, dim))
+    adapter, xs = dispatch(*xs)
+    return adapter.stack(list(xs), axis_of(axis, dim))
 
 
 def split(x: Any, sections: int, axis: int = 0, *, dim: int | None = None) -> list:
@@ -71,12 +71,14 @@ def take(x: Any, indices: Any, axis: int = 0) -> Any:
 
     Out-of-range indices raise on NumPy, torch and TensorFlow; MXNet clips them.
     """
-    return of(x).take(x, indices, axis)
+    adapter = of(x)
+    return adapter.take(x, on(adapter, indices, x), axis)
 
 
 def masked_fill(x: Any, mask: Any, value: float) -> Any:
     """``x`` with ``value`` where the boolean ``mask`` (broadcast to ``x``) is True."""
-    return of(x).masked_fill(x, mask, value)
+    adapter = of(x)
+    return adapter.masked_fill(x, on(adapter, mask, x), value)
 
 
 def take_along_axis(x: Any, indices: Any, axis: int = -1) -> Any:
@@ -94,7 +96,7 @@ def take_along_axis(x: Any, indices: Any, axis: int = -1) -> Any:
         >>> ops.take_along_axis(x, np.array([[1], [0]]), axis=1).tolist()
         [[2.0], [3.0]]
     """
-    adapter, (x, indices) = dispatch(x, indices)
+    adapter, (x, indices) = dispatch(x, indices, cast=False)
     x_shape, i_shape = adapter.shape(x), adapter.shape(indices)
     if len(x_shape) != len(i_shape):
         raise ValueError(f"ops.take_along_axis expects indices of the same rank as x "
