@@ -63,9 +63,8 @@ class BertConfig:
 
 
 def positions_like(ids: Any) -> Any:
-    """Position ids ``[[0, 1, ..., L-1]]`` on the backend of ``ids`` (int64)."""
-    length = ops.shape(ids)[1]
-    return pm.asarray(np.arange(length, dtype=np.int64)[None], backend=pm.backend_of(ids))
+    """Position ids ``[[0, 1, ..., L-1]]`` on the backend (and device) of ``ids`` (int64)."""
+    return ops.expand_dims(ops.arange(ops.shape(ids)[1], like=ids), 0)
 
 
 def additive_mask(attention_mask: Any) -> Any:

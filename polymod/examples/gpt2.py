@@ -100,9 +100,11 @@ class Conv1D(pm.Module):
 
 
 def causal_mask(length: int, attention_mask: Any, like: Any) -> Any:
-    """Additive mask ``(N or 1, 1, L, L)``: 0 where a query may attend, dtype-min elsewhere."""
-    allowed = pm.asarray(np.tril(np.ones((length, length), np.float32))[None, None],
-                         backend=pm.backend_of(like))
+    """Additive mask, ``(L, L)`` or with a padding mask ``(N, 1, L, L)``: 0 where a query
+    may attend, the dtype's lowest value elsewhere."""
+    position = ops.arange(length, like=like)  # on like's backend and device
+    allowed = ops.astype(ops.expand_dims(position, 1) >= ops.expand_dims(position, 0),
+                         "float32")  # (L, L): a query sees itself and what comes before
     if attention_mask is not None:
         keep = ops.astype(attention_mask, "float32")
         allowed = allowed * ops.reshape(keep, (ops.shape(keep)[0], 1, 1, length))
