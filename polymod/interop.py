@@ -8,6 +8,7 @@ imports no framework.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any
 
 from . import registry
@@ -19,7 +20,8 @@ def torch_converter() -> Any:
     return importlib.import_module(registry.spec("torch").adapter_module + ".convert")
 
 
-def from_torch(module: Any, *example_inputs: Any, tracer: Any = None) -> Any:
+def from_torch(module: Any, *example_inputs: Any, tracer: Any = None,
+               leaves: Mapping[Any, Any] | None = None) -> Any:
     """A polymod model that computes what the PyTorch ``module`` computes, on every backend.
 
     The module is traced with ``torch.fx`` (symbolic tracing) where that works, else with
@@ -38,6 +40,18 @@ def from_torch(module: Any, *example_inputs: Any, tracer: Any = None) -> Any:
         tracer: None (fx, else export), ``'fx'``, ``'export'``, or a callable
             ``tracer(module, *example_inputs)`` returning a ``torch.fx.GraphModule`` or a
             ``torch.export.ExportedProgram``.
+        leaves: polymod modules for submodules that cannot be traced (a ``while`` on a
+            tensor, a call into another library): ``{key: replacement}``, where ``key``
+            is a ``torch.nn.Module`` subclass (every instance of it; the outermost where
+            they nest) or a dotted submodule path (``"encoder.2"``), and
+            ``replacement`` is a ``pm.Module`` or a callable ``f(torch_submodule)``
+            returning one. The trace stops at those submodules (torch.fx only:
+            torch.export cannot keep a submodule as one call) and the converted model
+            calls the replacement there. Its parameter and buffer names must be the
+            torch submodule's ``state_dict`` keys: the torch weights are loaded into it
+            (plain tensor attributes and non-persistent buffers into its constants of
+            the same name). If the key matches the model itself, the replacement, with
+            the weights, is returned.
 
     Returns:
         A ``polymod.convert.ConvertedModule`` (a ``pm.Module``), unbound, in the
@@ -47,6 +61,8 @@ def from_torch(module: Any, *example_inputs: Any, tracer: Any = None) -> Any:
         UnsupportedError: tracing failed (both tracers' messages and what to do), or
             layers or operations have no polymod counterpart (all listed at once, with
             their torch targets and source lines).
+        WeightsFileError: a ``leaves`` replacement whose names differ from the torch
+            submodule's ``state_dict`` keys.
 
     Example:
         >>> import torch, polymod as pm
@@ -59,18 +75,21 @@ def from_torch(module: Any, *example_inputs: Any, tracer: Any = None) -> Any:
     """
     from .convert import build  # imported on first use: `import polymod` stays light
 
-    spec = torch_converter().convert(module, *example_inputs, tracer=tracer)
+    spec = torch_converter().convert(module, *example_inputs, tracer=tracer, leaves=leaves)
     net = build(spec)
     net.train(bool(module.training))
     return net
 
 
-def torch_source(module: Any, *example_inputs: Any, tracer: Any = None) -> str:
+def torch_source(module: Any, *example_inputs: Any, tracer: Any = None,
+                 leaves: Mapping[Any, Any] | None = None) -> str:
     """The Python source of ``from_torch(module, ...)`` as one ``pm.Module`` class that
-    imports only polymod (what ``polymod convert`` writes)."""
+    imports only polymod (what ``polymod convert`` writes). Modules given in ``leaves``
+    become arguments of its constructor (``leaf_<path>``)."""
     from .convert import module_source
 
-    return module_source(torch_converter().convert(module, *example_inputs, tracer=tracer))
+    return module_source(torch_converter().convert(module, *example_inputs, tracer=tracer,
+                                                   leaves=leaves))
 
 
 def add_cli(compare_parser: Any, subcommands: Any, **cli: Any) -> None:

@@ -22,11 +22,11 @@ RTOL = 2e-4
 ATOL = 2e-5
 
 
-def convert_or_skip(module: torch.nn.Module, *inputs: torch.Tensor):
+def convert_or_skip(module: torch.nn.Module, *inputs: torch.Tensor, **options):
     """``pm.from_torch``; a skip naming the missing polymod ops when only they are missing
     (the converter reports an op that polymod has not added yet as unsupported)."""
     try:
-        return pm.from_torch(module, *inputs)
+        return pm.from_torch(module, *inputs, **options)
     except pm.UnsupportedError as err:
         missing = sorted({line.rsplit(": ", 1)[-1] for line in err.nodes})
         if err.nodes and all(m.startswith("polymod.") and m.endswith(" yet") for m in missing):
@@ -62,15 +62,17 @@ def _on(backend: str, inputs: tuple) -> tuple:
 
 def check_against_torch(module: torch.nn.Module, *inputs: torch.Tensor,
                         backends=None, grads: bool = True, train: bool = True,
-                        rtol: float = RTOL, atol: float = ATOL, train_atol: float | None = None):
+                        rtol: float = RTOL, atol: float = ATOL, train_atol: float | None = None,
+                        **options):
     """Converts ``module`` and checks every backend against it; returns the converted model.
 
     ``atol`` is relative to each output's scale (its largest magnitude, at least 1);
-    ``train_atol`` (default ``atol``) applies to the train-mode outputs.
+    ``train_atol`` (default ``atol``) applies to the train-mode outputs. ``options`` go
+    to ``pm.from_torch`` (``tracer=``, ``leaves=``).
     """
     backends = backends or pm.available_backends()
     original = copy.deepcopy(module).eval()
-    net = convert_or_skip(original, *inputs).eval()
+    net = convert_or_skip(original, *inputs, **options).eval()
     assert list(net.state_dict(include_constants=False)) == list(original.state_dict())
     with torch.no_grad():
         expected = leaves(original(*inputs))

@@ -124,6 +124,22 @@ def test_native_oracles_do_not_use_polymod(native: str) -> None:
     assert not imported & ({"polymod"} | ours), imported
 
 
+@pytest.mark.skipif("torch" not in FRAMEWORKS, reason="pm.from_torch needs torch")
+def test_convert_benchmark_runs_alone(tmp_path: Path) -> None:
+    """benchmarks/convert.py (not in bench.py): one small model, one backend."""
+    out = tmp_path / "convert.json"
+    proc = _run(str(BENCHMARKS / "convert.py"), "--quick", "--models", "mlp", "--backends",
+                "torch", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+    assert set(data) == {"config", "convert", "convert_seconds", "convert_coverage"}
+    (row,) = data["convert"]
+    assert row["model"] == "mlp" and row["backend"] == "torch" and row["us_converted"] > 0
+    assert data["convert_seconds"][0]["seconds"] > 0
+    assert "Linear" in data["convert_coverage"]["layers"]
+    assert not data["convert_coverage"]["ops_failing"]
+
+
 def test_compare_cost_benchmark_runs_and_finds_the_planted_layer(tmp_path: Path) -> None:
     out = tmp_path / "cost.json"
     proc = _run(str(BENCHMARKS / "compare_cost.py"), "--quick", "--models", "bert", "--json",

@@ -8,8 +8,8 @@ framework's adapter package (``polymod.backends.torch.convert``); ``pm.from_torc
 
 from . import helpers
 from .codegen import module_source
-from .graph import Graph, Layer, ModelSpec, Node, Ref, Tensor
+from .graph import Graph, Layer, ModelSpec, Node, Ref, Supplied, Tensor
 from .model import ConvertedModule, Scope, build
 
 __all__ = ["Scope", "ConvertedModule", "build", "module_source", "helpers", "Graph", "Node",
-           "Ref", "Layer", "Tensor", "ModelSpec"]
+           "Ref", "Layer", "Tensor", "Supplied", "ModelSpec"]

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Graph, Layer, ModelSpec, Node, Ref, Tensor, prune
+from . import memo
+from .graph import Graph, Layer, ModelSpec, Node, Ref, Supplied, Tensor, prune
 
 _BINARY = {"+", "-", "*", "/", "//", "%", "**", "@", "<", "<=", ">", ">=", "==", "!=", "&",
            "|", "^"}
@@ -105,26 +106,53 @@ def statement(node: Node) -> str:
     return f"{node.name} = {rhs}"
 
 
-def _signature(graph: Graph) -> str:
-    parts = ["self"]
+def _signature(graph: Graph, method: bool = True) -> str:
+    parts = ["self"] if method else []
     for name, default in graph.inputs:
         parts.append(name if default == Graph.REQUIRED else f"{name}={literal(default)}")
     return ", ".join(parts)
 
 
-def forward_source(graph: Graph, name: str = "forward", indent: str = "") -> str:
-    """A ``def name(self, ...)`` whose body runs ``graph``."""
+def forward_source(graph: Graph, name: str = "forward", indent: str = "",
+                   method: bool = True) -> str:
+    """A ``def name(self, ...)`` whose body runs ``graph`` (no ``self`` unless
+    ``method``)."""
     graph = prune(graph)
     body = [statement(node) for node in graph.nodes]
     body.append(f"return {literal(graph.output)}")
-    lines = [f"{indent}def {name}({_signature(graph)}):"]
+    lines = [f"{indent}def {name}({_signature(graph, method)}):"]
     lines += [f"{indent}    {line}" for line in body]
     return "\n".join(lines) + "\n"
 
 
+def _program(spec: ModelSpec) -> tuple[dict[str, Graph], list[tuple[str, Graph]]]:
+    """The forward graphs with their shape-only steps split out (``memo``), and those
+    steps as ``(function name, graph)``."""
+    graphs, functions = {}, []
+    for mode, graph in spec.graphs.items():
+        name = "shape_only" if len(spec.graphs) == 1 else f"shape_only_{mode}"
+        graphs[mode], function = memo.split(prune(graph), name)
+        if function is not None:
+            functions.append((name, function))
+    return graphs, functions
+
+
+def support_source(spec: ModelSpec) -> str:
+    """The module-level functions the forward methods call (the shape-only steps)."""
+    _, functions = _program(spec)
+    return "\n\n".join(forward_source(graph, name, method=False) for name, graph in functions)
+
+
+def program_source(spec: ModelSpec) -> str:
+    """The support functions and the forward methods, at module level (what a
+    ``ConvertedModule`` compiles)."""
+    support = support_source(spec)
+    return (support + "\n\n" if support else "") + forward_methods(spec)
+
+
 def forward_methods(spec: ModelSpec, indent: str = "") -> str:
     """``forward`` (and ``forward_train`` / ``forward_eval`` when the modes differ)."""
-    graphs = spec.graphs
+    graphs, _ = _program(spec)
     if "train" not in graphs:
         return forward_source(graphs["eval"], "forward", indent)
     names = ", ".join(name for name, _ in graphs["eval"].inputs)
@@ -137,7 +165,24 @@ def forward_methods(spec: ModelSpec, indent: str = "") -> str:
 
 
 # -- the whole file ------------------------------------------------------------------------
+def supplied_argument(path: str) -> str:
+    """The constructor argument of the generated class that takes the module supplied
+    for the original's submodule at ``path`` (``from_torch(leaves=...)``)."""
+    return "leaf_" + "".join(c if c.isalnum() else "_" for c in path)
+
+
+def _supplied(entry: Any) -> list[Supplied]:
+    if isinstance(entry, Supplied):
+        return [entry]
+    children = getattr(entry, "children", None)
+    if not isinstance(children, dict):
+        return []
+    return [found for child in children.values() for found in _supplied(child)]
+
+
 def _entry_source(entry: Any, indent: str) -> str:
+    if isinstance(entry, Supplied):
+        return supplied_argument(entry.path)
     if isinstance(entry, Layer):
         parts = [literal(a) for a in entry.args]
         parts += [f"{k}={literal(v)}" for k, v in entry.kwargs.items()]
@@ -160,7 +205,17 @@ def _entry_source(entry: Any, indent: str) -> str:
 
 
 def module_source(spec: ModelSpec) -> str:
-    """A Python file defining ``class <spec.name>(pm.Module)`` that imports only polymod."""
+    """A Python file defining ``class <spec.name>(pm.Module)`` that imports only polymod.
+
+    Modules supplied through ``from_torch(leaves=...)`` are arguments of its constructor.
+
+    Raises:
+        ValueError: ``leaves=`` replaced the whole model: the supplied module is the model.
+    """
+    if isinstance(spec.root, Supplied):
+        raise ValueError(f"leaves= replaced the whole {spec.name}: there is no converted "
+                         f"source to write; the polymod module supplied is the model.")
+    supplied = _supplied(spec.root)
     init = []
     for key, child in spec.root.children.items():
         value = _entry_source(child, "        ")
@@ -169,12 +224,17 @@ def module_source(spec: ModelSpec) -> str:
         else:
             init.append(f"        setattr(self, {key!r}, {value})")
     forward = forward_methods(spec, "    ").rstrip("\n")
-    body = "\n".join(init) + forward
+    body = "\n".join(init) + "\n" + support_source(spec) + forward
     load = ("net.load_state_dict(original_state_dict, strict=False)`` (its constants, "
-            "which the original keeps out of its state_dict, are written below)"
-            if "pm.Constant(" in body else "net.load_state_dict(original_state_dict)``")
+            "which the original keeps out of its state_dict, are written below or are "
+            "the supplied modules' own)"
+            if "pm.Constant(" in body or supplied
+            else "net.load_state_dict(original_state_dict)``")
+    paths = ", ".join(repr(e.path) for e in supplied)
+    notes = [f"Built with the polymod modules supplied for {paths} (from_torch(leaves=...)): "
+             f"pass them to the constructor."] if supplied else []
     lines = [f'"""{spec.name}, converted by polymod from {spec.origin}.', "",
-             f"Load the original's weights with ``{load}.", *spec.notes, '"""', ""]
+             f"Load the original's weights with ``{load}.", *spec.notes, *notes, '"""', ""]
     lines.append("import polymod as pm")
     modules = [name for name in ("nn", "ops") if f"{name}." in body]
     if modules:
@@ -182,8 +242,20 @@ def module_source(spec: ModelSpec) -> str:
     helpers = [name for name in ("Scope", "helpers") if f"{name}(" in body or f"{name}." in body]
     if helpers:
         lines.append(f"from polymod.convert import {', '.join(helpers)}")
+    support = support_source(spec)
+    if support:
+        lines += ["", "", support.rstrip("\n")]
     lines += ["", "", f"class {spec.name}(pm.Module):"]
     if spec.accepts_integer_input:
         lines += ["    accepts_integer_input = True", ""]
-    lines += ["    def __init__(self):", "        super().__init__()", *init, "", forward]
+    arguments = "".join(f", {supplied_argument(e.path)}: pm.Module" for e in supplied)
+    lines += [f"    def __init__(self{arguments}):"]
+    for entry in supplied:
+        lines.append(f"        # {supplied_argument(entry.path)}: the polymod module for the "
+                     f"original's {entry.path!r} ({entry.kind})")
+    lines += ["        super().__init__()", *init, ""]
+    if any(not (k.isidentifier() and not keyword.iskeyword(k)) for k in spec.root.children):
+        lines += ["    def __getitem__(self, key):  # children named '0', '1', ... as self[0]",
+                  "        return getattr(self, str(key))", ""]
+    lines.append(forward)
     return "\n".join(lines) + "\n"

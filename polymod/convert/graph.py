@@ -90,6 +90,17 @@ class Layer:
 
 
 @dataclass
+class Supplied:
+    """A ``pm.Module`` the user gave for a submodule of the original
+    (``pm.from_torch(leaves=...)``), its weights already loaded; ``path`` is where it
+    sits (the generated source takes it as a constructor argument)."""
+
+    module: Any
+    path: str
+    kind: str = ""  # the original's class name, for comments
+
+
+@dataclass
 class Scope:
     """A submodule of the original that is no layer: a holder of children, in order
     (``Layer``, ``Scope`` or ``Tensor`` entries under their attribute names)."""
@@ -103,7 +114,7 @@ class ModelSpec:
     """Everything needed to build (or write the source of) a converted model."""
 
     name: str
-    root: Scope
+    root: Scope | Supplied  # Supplied: the whole model was replaced (leaves=)
     graphs: dict[str, Graph]  # 'eval' (always) and 'train' (when it differs)
     accepts_integer_input: bool = False
     origin: str = ""  # what it was converted from, for the generated file's docstring

@@ -12,7 +12,7 @@ from .. import ops
 from ..handles import Buffer, Constant, Parameter
 from ..module import Module
 from . import codegen, helpers
-from .graph import Layer, ModelSpec, Tensor
+from .graph import Layer, ModelSpec, Supplied, Tensor
 
 
 class Scope(Module):
@@ -101,6 +101,8 @@ class ConvertedModule(Scope):
 
 
 def _build_entry(entry: Any) -> Any:
+    if isinstance(entry, Supplied):
+        return entry.module
     if isinstance(entry, Layer):
         layer = getattr(_nn, entry.cls)(*entry.args, **entry.kwargs)
         if entry.weights:
@@ -116,10 +118,13 @@ def _build_entry(entry: Any) -> Any:
     return Scope({key: _build_entry(child) for key, child in entry.children.items()})
 
 
-def build(spec: ModelSpec) -> ConvertedModule:
-    """The converted model described by ``spec``, with its weights."""
+def build(spec: ModelSpec) -> Module:
+    """The converted model described by ``spec``, with its weights: a ``ConvertedModule``,
+    or the user's own module where ``leaves=`` replaced the whole model."""
+    if isinstance(spec.root, Supplied):
+        return spec.root.module
     children = {key: _build_entry(child) for key, child in spec.root.children.items()}
-    return ConvertedModule(children, codegen.forward_methods(spec), spec.name,
+    return ConvertedModule(children, codegen.program_source(spec), spec.name,
                            spec.accepts_integer_input)
 
 

@@ -50,6 +50,10 @@ from ._elementwise import (
     erf,
     exp,
     log,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
     maximum,
     minimum,
     multiply,
@@ -119,7 +123,8 @@ __all__ = [
     # elementwise
     "add", "subtract", "multiply", "divide", "maximum", "minimum", "pow", "square", "abs",
     "exp", "log", "sqrt", "rsqrt", "erf", "sin", "cos", "clip", "clamp", "where",
-    "zeros_like", "ones_like", "astype", "cast", "stop_gradient",
+    "logical_and", "logical_or", "logical_xor", "logical_not", "zeros_like", "ones_like",
+    "astype", "cast", "stop_gradient",
     # activations
     "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "silu", "leaky_relu",
     "relu6", "hardsigmoid", "hardswish", "softplus", "elu",

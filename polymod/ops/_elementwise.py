@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ._dispatch import dispatch, floating, of
 
 
@@ -130,6 +132,51 @@ def where(condition: Any, x: Any, y: Any) -> Any:
     """``x`` where ``condition`` holds, else ``y``."""
     adapter, (condition, x, y) = dispatch(condition, x, y)
     return adapter.where(condition, x, y)
+
+
+def _truth(adapter: Any, x: Any) -> Any:
+    """``x`` as booleans: itself when bool, else ``x != 0`` (NaN is true, as torch)."""
+    if isinstance(x, (bool, int, float)):
+        return adapter.from_numpy(np.asarray(bool(x)))
+    return x if adapter.dtype_of(x).kind == "b" else x != 0
+
+
+def logical_and(a: Any, b: Any) -> Any:
+    """Elementwise ``a and b`` of booleans (numbers: nonzero is true), as
+    ``torch.logical_and``; the result is bool.
+
+    Composed from ``where`` (MXNet 1.9 has no boolean ``&``).
+
+    Example:
+        >>> import numpy as np
+        >>> from polymod import ops
+        >>> ops.logical_and(np.array([True, True, False]), np.array([True, False, False]))
+        array([ True, False, False])
+    """
+    adapter, (a, b) = dispatch(a, b)
+    a, b = _truth(adapter, a), _truth(adapter, b)
+    return adapter.where(a, b, a)
+
+
+def logical_or(a: Any, b: Any) -> Any:
+    """Elementwise ``a or b`` (see ``logical_and``)."""
+    adapter, (a, b) = dispatch(a, b)
+    a, b = _truth(adapter, a), _truth(adapter, b)
+    return adapter.where(a, a, b)
+
+
+def logical_xor(a: Any, b: Any) -> Any:
+    """Elementwise ``a != b`` of truth values (see ``logical_and``)."""
+    adapter, (a, b) = dispatch(a, b)
+    return _truth(adapter, a) != _truth(adapter, b)
+
+
+def logical_not(x: Any) -> Any:
+    """Elementwise ``not x`` (numbers: ``x == 0``), as ``torch.logical_not``; bool result."""
+    adapter = of(x)
+    if adapter.dtype_of(x).kind == "b":
+        return x != True  # noqa: E712 -- elementwise on every backend (MXNet has no ~ on bool)
+    return x == 0
 
 
 def zeros_like(x: Any) -> Any:

@@ -21,10 +21,11 @@ from typing import Any
 import torch
 
 from polymod.convert.codegen import forward_source
-from polymod.convert.graph import Layer, ModelSpec, Scope, Tensor
+from polymod.convert.graph import Layer, ModelSpec, Scope, Supplied, Tensor
 from polymod.errors import UnsupportedError
 
 from . import layers, trace
+from . import leaves as leaves_
 from .layers import NotConvertible
 from .reference import example_inputs, gradients, is_model, run, to_arrays  # noqa: F401
 from .translate import Translator, array
@@ -34,13 +35,17 @@ _WHAT_TO_DO = (
     "control flow that depends on tensor values (an `if` or `while` on a tensor, a loop "
     "count read from the data) cannot be captured: the path taken depends on the input. "
     "torch.export refuses it too (it cannot guard on a value known only at run time), and "
-    "a trace specialised to the example input would be wrong for other inputs. What to do: write that module "
-    "with polymod (a pm.Module whose forward uses polymod.ops; Python control flow on "
-    "tensors works there), or make the control flow depend on shapes or Python values "
-    "only, then convert again.")
+    "a trace specialised to the example input would be wrong for other inputs. What to "
+    "do: write that module with polymod (a pm.Module whose forward uses polymod.ops; "
+    "Python control flow on tensors works there, and its parameter names are the torch "
+    "module's) and hand it in: pm.from_torch(model, x, leaves={TheTorchClass: lambda m: "
+    "ThePolymodVersion()}) converts the rest and calls yours there, with the torch "
+    "module's weights. Or make the control flow depend on shapes or Python values only, "
+    "then convert again.")
 
 
-def convert(module: Any, *inputs: Any, tracer: Any = None) -> ModelSpec:
+def convert(module: Any, *inputs: Any, tracer: Any = None,
+            leaves: leaves_.Leaves | None = None) -> ModelSpec:
     """The ``ModelSpec`` of a torch module (see ``pm.from_torch``).
 
     Raises:
@@ -51,19 +56,25 @@ def convert(module: Any, *inputs: Any, tracer: Any = None) -> ModelSpec:
         raise TypeError(f"from_torch expects a torch.nn.Module; received "
                         f"{type(module).__qualname__}.")
     inputs = tuple(inputs)
+    supplied = _supplied(module, leaves)
+    name = type(module).__name__
+    name = name if name.isidentifier() else "Converted"
+    origin = f"{type(module).__module__}.{type(module).__qualname__}"
+    if "" in supplied:  # the whole model is replaced: nothing to trace
+        return ModelSpec(name, supplied[""], {}, origin=origin)
     graphs, problems = {}, []
     layer_paths: dict[str, Any] = {}
     tensor_reads: dict[str, Any] = {}
     for training in (False, True):
         with trace.mode(module, training):
             try:
-                kind, traced = trace.trace(module, inputs, tracer)
+                kind, traced = trace.trace(module, inputs, tracer, frozenset(supplied))
             except trace.TraceFailed as err:
                 raise UnsupportedError(_trace_message(module, err.reasons)) from None
             if kind == "export":
                 translator = Translator(module, traced.graph_module.graph, exported=traced)
             else:
-                translator = Translator(module, traced.graph)
+                translator = Translator(module, traced.graph, supplied=frozenset(supplied))
             graph = translator.run()
         graphs["train" if training else "eval"] = graph
         problems += [p for p in translator.problems if p not in problems]
@@ -76,11 +87,33 @@ def convert(module: Any, *inputs: Any, tracer: Any = None) -> ModelSpec:
             + "\n  - ".join(problems), nodes=problems)
     if forward_source(graphs["train"]) == forward_source(graphs["eval"]):
         del graphs["train"]
-    root = _scope(module, "", layer_paths, tensor_reads, {})
+    memo: dict[int, Any] = {id(m): entry for m, entry in (
+        (_resolve(module, path), entry) for path, entry in supplied.items())}
+    root = _scope(module, "", layer_paths, tensor_reads, memo)
     integer = any(isinstance(x, torch.Tensor) and not x.is_floating_point() for x in inputs)
-    name = type(module).__name__
-    return ModelSpec(name if name.isidentifier() else "Converted", root, graphs, integer,
-                     origin=f"{type(module).__module__}.{type(module).__qualname__}")
+    return ModelSpec(name, root, graphs, integer, origin=origin)
+
+
+def _supplied(module: Any, leaves: Any) -> dict[str, Supplied]:
+    """``{path: Supplied}`` for ``from_torch(leaves=...)``: each replacement built once,
+    with the torch submodule's weights."""
+    found = leaves_.resolve(module, leaves)
+    entries: dict[str, Supplied] = {}
+    by_id: dict[int, str] = {}
+    for path, sub in found.items():
+        replacement = leaves_.build(leaves, path, sub)
+        if id(replacement) in by_id:
+            raise ValueError(
+                f"from_torch(leaves=...): the same polymod module was given for "
+                f"{by_id[id(replacement)]!r} and {path!r}; give a callable that builds one "
+                f"per submodule (e.g. lambda m: MyModule()).")
+        by_id[id(replacement)] = path
+        entries[path] = Supplied(replacement, path, type(sub).__name__)
+    return entries
+
+
+def _resolve(root: Any, path: str) -> Any:
+    return root.get_submodule(path)
 
 
 def _trace_message(module: Any, reasons: dict[str, str]) -> str:

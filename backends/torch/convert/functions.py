@@ -28,25 +28,36 @@ from .nn_functions import (
     einsum,
     embedding_aten,
     embedding_function,
+    full,
+    full_like,
     gather,
     layer_norm,
     linear,
     max_pool2d,
+    new_full,
+    new_ones,
+    new_zeros,
+    ones,
+    ones_like,
     sdpa,
     tril,
     triu,
+    zeros,
+    zeros_like,
 )
 from .shapes import (
     addmm,
     baddbmm,
     cat,
     chunk,
+    diff,
     dim,
     expand,
     flatten,
     float_,
     getattr_,
     getitem,
+    index_,
     masked_fill,
     matmul,
     permute,
@@ -103,8 +114,43 @@ def neg(cx: Any, x: Any) -> Any:
     return cx.operator("neg", x)
 
 
+def _is_bool(cx: Any, *values: Any) -> bool:
+    return any(cx.dtype(v) == torch.bool for v in values if cx.is_tensor(v))
+
+
+def _bitwise(symbol: str, logical: str) -> Callable:
+    """``&``, ``|``, ``^`` and their functions: on booleans ``ops.logical_*`` (MXNet has
+    no ``&`` on bool arrays), else the Python operator."""
+    def convert(cx: Any, a: Any, b: Any) -> Any:
+        if _is_bool(cx, a, b):
+            return cx.op(logical, a, b)
+        return cx.operator(symbol, a, b)
+    return convert
+
+
+def _logical(name: str) -> Callable:
+    def convert(cx: Any, a: Any, b: Any) -> Any:
+        if not cx.is_value(a) and not cx.is_value(b):
+            return _fold_logical(name, a, b)
+        return cx.op(name, a, b)
+    return convert
+
+
+def _fold_logical(name: str, a: Any, b: Any) -> bool:
+    return {"logical_and": bool(a) and bool(b), "logical_or": bool(a) or bool(b),
+            "logical_xor": bool(a) != bool(b)}[name]
+
+
 def bitwise_not(cx: Any, x: Any) -> Any:
+    if _is_bool(cx, x):
+        return cx.op("logical_not", x)
     return cx.operator("invert", x)
+
+
+def logical_not(cx: Any, x: Any) -> Any:
+    if not cx.is_value(x):
+        return not x
+    return cx.op("logical_not", x)
 
 
 # -- activations and elementwise ----------------------------------------------------------
@@ -233,10 +279,12 @@ SHARED: dict[str, Callable] = {
     "pow": pow_, "neg": neg, "negative": neg, "matmul": matmul, "mm": matmul, "bmm": matmul,
     "addmm": addmm, "baddbmm": baddbmm,
     "eq": _binary("=="), "ne": _binary("!="), "lt": _binary("<"), "le": _binary("<="),
-    "gt": _binary(">"), "ge": _binary(">="), "logical_and": _binary("&"),
-    "bitwise_and": _binary("&"), "logical_or": _binary("|"), "bitwise_or": _binary("|"),
-    "logical_not": bitwise_not, "bitwise_not": bitwise_not,
-    "__and__": _binary("&"), "__or__": _binary("|"),
+    "gt": _binary(">"), "ge": _binary(">="), "logical_and": _logical("logical_and"),
+    "logical_or": _logical("logical_or"), "logical_xor": _logical("logical_xor"),
+    "logical_not": logical_not, "bitwise_and": _bitwise("&", "logical_and"),
+    "bitwise_or": _bitwise("|", "logical_or"), "bitwise_xor": _bitwise("^", "logical_xor"),
+    "bitwise_not": bitwise_not, "__and__": _bitwise("&", "logical_and"),
+    "__or__": _bitwise("|", "logical_or"), "__xor__": _bitwise("^", "logical_xor"),
     "relu": _op("relu"), "relu_": _op("relu"), "sigmoid": _op("sigmoid"), "tanh": _op("tanh"),
     "exp": _op("exp"), "log": _op("log"), "sqrt": _op("sqrt"), "rsqrt": _op("rsqrt"),
     "abs": _op("abs"), "silu": _op("silu"), "erf": _op("erf"), "sin": _op("sin"),
@@ -260,7 +308,10 @@ SHARED: dict[str, Callable] = {
     "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d,
     "adaptive_avg_pool2d": adaptive_avg_pool2d, "layer_norm": layer_norm,
     "scaled_dot_product_attention": sdpa, "arange": arange, "tril": tril, "triu": triu,
-    "gather": gather, "einsum": einsum,
+    "gather": gather, "einsum": einsum, "index": index_, "diff": diff,
+    "new_ones": new_ones, "new_zeros": new_zeros, "new_empty": new_zeros, "new_full": new_full,
+    "ones": ones, "zeros": zeros, "empty": zeros, "full": full, "ones_like": ones_like,
+    "zeros_like": zeros_like, "empty_like": zeros_like, "full_like": full_like,
     "_assert_tensor_metadata": nothing, "_assert_scalar": nothing,
     "sym_constrain_range_for_size": nothing,
 }
@@ -275,7 +326,9 @@ OPERATORS: dict[Callable, Callable] = {
     operator.pow: pow_, operator.matmul: matmul, operator.neg: neg,
     operator.eq: _binary("=="), operator.ne: _binary("!="), operator.lt: _binary("<"),
     operator.le: _binary("<="), operator.gt: _binary(">"), operator.ge: _binary(">="),
-    operator.and_: _binary("&"), operator.or_: _binary("|"), operator.invert: bitwise_not,
+    operator.and_: _bitwise("&", "logical_and"), operator.or_: _bitwise("|", "logical_or"),
+    operator.xor: _bitwise("^", "logical_xor"), operator.invert: bitwise_not,
+    operator.iand: _bitwise("&", "logical_and"), operator.ior: _bitwise("|", "logical_or"),
     operator.getitem: getitem, getattr: getattr_,
 }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from .layers import NotConvertible
 
 
@@ -93,6 +95,68 @@ def arange(cx: Any, start: Any, end: Any = None, step: Any = 1, *, dtype: Any = 
     if end is None:
         return cx.op("arange", start, **extra)
     return cx.op("arange", start, end, step, **extra)
+
+
+def _filled(cx: Any, like: Any, size: Any, value: Any, dtype: Any) -> Any:
+    if dtype is None:
+        dtype = cx.dtype(like) if cx.is_tensor(like) else (
+            torch.bool if isinstance(value, bool) else
+            torch.int64 if isinstance(value, int) else torch.float32)
+    if isinstance(size, tuple) and len(size) == 1 and (
+            isinstance(size[0], (list, tuple)) or cx.is_sequence(size[0])):
+        size = size[0]  # f(2, 3), f((2, 3)) and f(x.shape) alike
+    if isinstance(size, list):
+        size = tuple(size)
+    return cx.op("full", size, value, dtype=cx.dtype_name(dtype),
+                 like=like if cx.is_tensor(like) else cx.any_input())
+
+
+def new_full(cx: Any, x: Any, size: Any, fill_value: Any, *, dtype: Any = None,
+             **kwargs: Any) -> Any:
+    if cx.is_value(fill_value):
+        raise NotConvertible("new_full with a fill value only known when the model runs")
+    return _filled(cx, x, size, fill_value, dtype)
+
+
+def new_ones(cx: Any, x: Any, *size: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    return _filled(cx, x, size, 1, dtype)
+
+
+def new_zeros(cx: Any, x: Any, *size: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    return _filled(cx, x, size, 0, dtype)  # new_empty too: its values are unspecified
+
+
+def full(cx: Any, size: Any, fill_value: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    if cx.is_value(fill_value):
+        raise NotConvertible("torch.full with a fill value only known when the model runs")
+    return _filled(cx, None, size, fill_value, dtype or (
+        torch.float32 if isinstance(fill_value, float) else None))
+
+
+def ones(cx: Any, *size: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    return _filled(cx, None, size, 1, dtype or torch.float32)
+
+
+def zeros(cx: Any, *size: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    return _filled(cx, None, size, 0, dtype or torch.float32)
+
+
+def full_like(cx: Any, x: Any, fill_value: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    if cx.is_value(fill_value):
+        raise NotConvertible("full_like with a fill value only known when the model runs")
+    return _filled(cx, x, cx.op("shape", x), fill_value, dtype)
+
+
+def zeros_like(cx: Any, x: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    if dtype is None or dtype == cx.dtype(x):
+        return cx.op("zeros_like", x)
+    return full_like(cx, x, 0, dtype=dtype)
+
+
+def ones_like(cx: Any, x: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    if dtype is None or dtype == cx.dtype(x):
+        return cx.op("ones_like", x)
+    return full_like(cx, x, 1, dtype=dtype)
 
 
 def tril(cx: Any, x: Any, diagonal: int = 0) -> Any:

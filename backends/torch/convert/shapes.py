@@ -92,8 +92,59 @@ def getattr_(cx: Any, x: Any, name: str) -> Any:
 def getitem(cx: Any, x: Any, index: Any) -> Any:
     items = index if isinstance(index, tuple) else (index,)
     if any(cx.is_tensor(i) for i in items):
-        raise NotConvertible("indexing with a tensor (advanced indexing)")
+        if not all(cx.is_tensor(i) or i == slice(None) for i in items):
+            raise NotConvertible("indexing with tensors mixed with numbers, None or partial "
+                                 "slices")
+        return index_(cx, x, [i if cx.is_tensor(i) else None for i in items])
     return cx.getitem(x, index)
+
+
+def index_(cx: Any, x: Any, indices: Any) -> Any:
+    """``x[i, j]`` with integer tensors ``i, j`` (``aten.index.Tensor``; ``None`` entries
+    stand for ``:``): NumPy's advanced indexing, for tensor indices next to each other.
+
+    One index tensor is one ``ops.take``; several address the merged axes they index by
+    one linear index (``i * size_j + j``). Negative indices wrap as in torch.
+    """
+    indices = list(indices)
+    where = [d for d, i in enumerate(indices) if i is not None]
+    if not where:
+        return x
+    if where != list(range(where[0], where[-1] + 1)):
+        raise NotConvertible("tensor indices separated by slices (torch moves their axes "
+                             "to the front)")
+    if any(cx.dtype(indices[d]) == torch.bool for d in where):
+        raise NotConvertible("indexing with a boolean mask (the result's shape depends on "
+                             "the values)")
+    shape = cx.shape(x)
+    first = where[0]
+    sizes = [n if n is not None else cx.size(x, d) for d, n in enumerate(shape)]
+    linear = None
+    for d in where:
+        wrapped = cx.operator("%", indices[d], sizes[d])
+        linear = wrapped if linear is None else cx.operator(
+            "+", cx.operator("*", linear, sizes[d]), wrapped)
+    if len(where) > 1:
+        x = cx.op("reshape", x, (*sizes[:first], -1, *sizes[where[-1] + 1:]))
+    return cx.op("take", x, linear, axis=first)
+
+
+def diff(cx: Any, x: Any, n: int = 1, dim: int = -1, prepend: Any = None,
+         append: Any = None) -> Any:
+    """``torch.diff``: ``n`` times the difference of neighbours along ``dim`` (exclusive or
+    for booleans, as torch), after concatenating ``prepend`` and ``append``."""
+    rank = cx.rank(x)
+    boolean = cx.dtype(x) == torch.bool
+    parts = [p for p in (prepend, x, append) if p is not None]
+    if len(parts) > 1:
+        x = cx.op("concat", parts, axis=dim)
+    lead = (slice(None),) * (dim % rank)
+    for _ in range(n):
+        later = cx.getitem(x, (*lead, slice(1, None)))
+        earlier = cx.getitem(x, (*lead, slice(None, -1)))
+        x = cx.op("logical_xor", later, earlier) if boolean else cx.operator(
+            "-", later, earlier)
+    return x
 
 
 def slice_(cx: Any, x: Any, dim: int = 0, start: Any = None, end: Any = None, step: int = 1

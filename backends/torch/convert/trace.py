@@ -44,10 +44,24 @@ def mode(module: torch.nn.Module, training: bool) -> Iterator[None]:
                 buffer.copy_(saved)
 
 
-def fx_trace(module: torch.nn.Module, inputs: tuple) -> fx.GraphModule:
-    """``torch.fx`` symbolic trace with source lines, and shapes from the example inputs."""
-    tracer = fx.Tracer()
-    tracer.record_stack_traces = True
+class _Tracer(fx.Tracer):
+    """fx's tracer, also stopping at the submodules ``from_torch(leaves=...)`` replaces."""
+
+    def __init__(self, leaf_paths: frozenset[str]):
+        super().__init__()
+        self.leaf_paths = leaf_paths
+        self.record_stack_traces = True
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return (module_qualified_name in self.leaf_paths
+                or super().is_leaf_module(m, module_qualified_name))
+
+
+def fx_trace(module: torch.nn.Module, inputs: tuple,
+             leaf_paths: frozenset[str] = frozenset()) -> fx.GraphModule:
+    """``torch.fx`` symbolic trace with source lines, and shapes from the example inputs;
+    the submodules at ``leaf_paths`` stay calls."""
+    tracer = _Tracer(leaf_paths)
     graph = tracer.trace(module)
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
     if inputs:
@@ -75,13 +89,17 @@ def export_trace(module: torch.nn.Module, inputs: tuple, kwargs: dict | None = N
         return torch.export.export(module, inputs, kwargs)
 
 
-def trace(module: torch.nn.Module, inputs: tuple, tracer: Any) -> tuple[str, Any]:
+def trace(module: torch.nn.Module, inputs: tuple, tracer: Any,
+          leaf_paths: frozenset[str] = frozenset()) -> tuple[str, Any]:
     """``('fx', GraphModule)`` or ``('export', ExportedProgram)``.
 
     ``tracer`` is None (fx, else export), ``'fx'``, ``'export'``, or a callable
     ``tracer(module, *inputs)`` returning a ``torch.fx.GraphModule`` or an
-    ``ExportedProgram``.
+    ``ExportedProgram``. With ``leaf_paths`` (``from_torch(leaves=...)``) only torch.fx
+    is used: torch.export has no way to keep a submodule as one call.
     """
+    if leaf_paths:
+        return _trace_with_leaves(module, inputs, tracer, leaf_paths)
     if callable(tracer):
         result = tracer(module, *inputs)
         if isinstance(result, torch.export.ExportedProgram):
@@ -112,6 +130,21 @@ def trace(module: torch.nn.Module, inputs: tuple, tracer: Any) -> tuple[str, Any
         except Exception as err:  # the next tracer may work; all messages are reported
             reasons["torch.fx" if name == "fx" else "torch.export"] = _first_line(err)
     raise TraceFailed(reasons)
+
+
+def _trace_with_leaves(module: torch.nn.Module, inputs: tuple, tracer: Any,
+                       leaf_paths: frozenset[str]) -> tuple[str, Any]:
+    if tracer not in (None, "fx"):
+        raise TraceFailed({"leaves=": (
+            f"works with torch.fx's tracer only (tracer=None or 'fx'); received tracer="
+            f"{tracer if isinstance(tracer, str) else type(tracer).__qualname__!s}: "
+            f"torch.export cannot keep a submodule as one call")})
+    try:
+        return "fx", fx_trace(module, inputs, leaf_paths)
+    except Exception as err:
+        raise TraceFailed({"torch.fx": _first_line(err), "torch.export": (
+            "not tried: with leaves= only torch.fx can keep the replaced submodules as "
+            "calls")}) from None
 
 
 def _first_line(err: Exception) -> str:

@@ -21,7 +21,7 @@ from torch import fx
 from polymod import ops as pm_ops
 from polymod.convert.graph import Graph, Node, Ref
 
-from . import functions, layers
+from . import aten_graph, functions, layers
 from .layers import NotConvertible
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
@@ -71,8 +71,10 @@ def dtype_name(dtype: Any) -> str:
 class Translator:
     """Turns one trace into a ``Graph``; the converters call its ``op``, ``operator`` ..."""
 
-    def __init__(self, root: torch.nn.Module, graph: fx.Graph, *, exported: Any = None):
+    def __init__(self, root: torch.nn.Module, graph: fx.Graph, *, exported: Any = None,
+                 supplied: frozenset[str] = frozenset()):
         self.root = root
+        self.supplied = supplied  # paths of submodules replaced by from_torch(leaves=...)
         self.graph = graph
         self.exported = exported  # the ExportedProgram, for an ATen graph
         self.steps: list[Node] = []
@@ -86,12 +88,18 @@ class Translator:
         self._current: fx.Node | None = None
         self._first_input: Ref | None = None
         self._modules = dict(root.named_modules())
+        self._folds: dict[fx.Node, tuple] = {}
+        self._shapes: dict[str, Ref] = {}  # tensor name -> its emitted ops.shape(...)
+        self._sequences: set[str] = set()  # names that hold a shape tuple
 
     # -- what converters call -------------------------------------------------------------
     def op(self, name: str, *args: Any, **kwargs: Any) -> Ref:
         if not hasattr(pm_ops, name):
             raise NotConvertible(f"polymod.ops has no {name}() yet")
-        return self._emit("call", f"ops.{name}", args, kwargs)
+        ref = self._emit("call", f"ops.{name}", args, kwargs)
+        if name == "shape":
+            self._sequences.add(ref.name)
+        return ref
 
     def operator(self, symbol: str, *args: Any) -> Any:
         if not any(isinstance(a, Ref) for a in args):  # Python numbers: fold now
@@ -104,7 +112,14 @@ class Translator:
                 raise NotConvertible("indexing a Python sequence with a value only known "
                                      "when the model runs")
             return x[index]
-        return self._emit("getitem", "", (x, index), {})
+        ref = self._emit("getitem", "", (x, index), {})
+        if x.name in self._sequences and isinstance(index, slice):
+            self._sequences.add(ref.name)
+        return ref
+
+    def is_sequence(self, x: Any) -> bool:
+        """Whether ``x`` stands for a tuple of sizes (``x.shape``, ``x.shape[1:]``)."""
+        return isinstance(x, Ref) and x.name in self._sequences
 
     def rank(self, x: Any) -> int:
         return len(self.shape(x))
@@ -117,7 +132,12 @@ class Translator:
         return found[0]
 
     def size(self, x: Any, dim: int) -> Any:
-        return self.getitem(self.op("shape", x), dim)
+        shape = self._shapes.get(x.name) if isinstance(x, Ref) else None
+        if shape is None:  # one ops.shape(x) per tensor, however many sizes are read
+            shape = self.op("shape", x)
+            if isinstance(x, Ref):
+                self._shapes[x.name] = shape
+        return self.getitem(shape, dim)
 
     def dtype(self, x: Any) -> Any:
         if isinstance(x, torch.dtype):
@@ -159,7 +179,8 @@ class Translator:
 
     # -- walking --------------------------------------------------------------------------
     def run(self) -> Graph:
-        groups = _layer_groups(self) if self.exported is not None else {}
+        groups = aten_graph.layer_groups(self) if self.exported is not None else {}
+        self._folds = aten_graph.folded_linears(self.graph, set(groups))
         output = None
         for node in self.graph.nodes:
             self._current = node
@@ -211,6 +232,8 @@ class Translator:
             return self._layer(node.target, args, kwargs)
         if node in groups:
             return self._grouped(node, groups[node])
+        if node in self._folds:
+            return self._folded(node, *self._folds[node], args)
         if node.op == "call_method":
             convert = functions.SHARED.get(node.target)
             if convert is None:
@@ -229,10 +252,22 @@ class Translator:
         except TypeError as err:
             raise NotConvertible(f"arguments polymod cannot map ({err})") from None
 
+    def _folded(self, node: fx.Node, kind: str, other: fx.Node, args: tuple) -> Any:
+        """A step of a flattened matrix product (``aten_graph.folded_linears``)."""
+        if kind == "skip":  # the flattening view: the product reads the input itself
+            return None
+        if kind == "same":  # the view back: the product already has this shape
+            ref = self.env[other.name]
+            self._record_meta(node, ref)
+            return ref
+        bias, weight = (args[0], args[2]) if len(args) == 3 else (None, args[1])
+        out = self.op("matmul", self.env[other.name], weight)
+        return out if bias is None else self.operator("+", bias, out)
+
     def _placeholder(self, node: fx.Node) -> Any:
         if self.exported is not None:
             spec = self.exported.graph_signature
-            target = _lifted(spec, node.name)
+            target = aten_graph.lifted(spec, node.name)
             if target is not None:
                 return self._tensor(target)
         name = self._name(node.target.lstrip("*"))
@@ -257,6 +292,9 @@ class Translator:
 
     def _layer(self, path: str, args: tuple, kwargs: dict) -> Ref:
         module = self._modules[path]
+        if path in self.supplied:
+            self.layer_paths[path] = module
+            return self._emit("layer", path, args, kwargs)
         try:
             layers.layer_spec(module)
         except NotConvertible as err:
@@ -277,7 +315,7 @@ class Translator:
         user = [o.arg.name for o in spec.output_specs if o.kind.name == "USER_OUTPUT"]
         by_name = {n.name: n for n in value}
         leaves = [self.env[by_name[name].name] if name in by_name else None for name in user]
-        return _unflatten(leaves, self.exported.call_spec.out_spec)
+        return aten_graph.unflatten(leaves, self.exported.call_spec.out_spec)
 
 
 def _fold(symbol: str, args: tuple) -> Any:
@@ -285,7 +323,7 @@ def _fold(symbol: str, args: tuple) -> Any:
 
     table = {"+": op.add, "-": op.sub, "*": op.mul, "/": op.truediv, "//": op.floordiv,
              "%": op.mod, "**": op.pow, "<": op.lt, "<=": op.le, ">": op.gt, ">=": op.ge,
-             "==": op.eq, "!=": op.ne, "&": op.and_, "|": op.or_, "neg": op.neg,
+             "==": op.eq, "!=": op.ne, "&": op.and_, "|": op.or_, "^": op.xor, "neg": op.neg,
              "invert": op.invert}
     return table[symbol](*args)
 
@@ -295,90 +333,6 @@ def _resolve(root: torch.nn.Module, path: str) -> Any:
     for part in path.split("."):
         value = getattr(value, part)
     return value
-
-
-def _lifted(signature: Any, name: str) -> str | None:
-    """The dotted path of a lifted parameter / buffer / constant placeholder, else None."""
-    for spec in signature.input_specs:
-        if spec.arg.name == name and spec.kind.name != "USER_INPUT":
-            return spec.target
-    return None
-
-
-def _unflatten(leaves: list, spec: Any) -> Any:
-    """Rebuilds the output nest (tuples, lists; dicts and dict-like outputs such as
-    Hugging Face's ``ModelOutput`` become dicts)."""
-    items = iter(leaves)
-
-    def build(node: Any) -> Any:
-        if node.is_leaf():
-            return next(items)
-        children = [build(child) for child in node.children()]
-        kind = node.type
-        if kind in (tuple, list):
-            return kind(children)
-        if isinstance(node.context, (list, tuple)) and len(node.context) == len(children) \
-                and all(isinstance(k, str) for k in node.context):
-            return dict(zip(node.context, children, strict=True))
-        if isinstance(node.context, list) and node.context and isinstance(
-                node.context[-1], list):  # dict context: [..., keys]
-            return dict(zip(node.context[-1], children, strict=True))
-        return tuple(children)
-
-    return build(spec)
-
-
-class _Group:
-    def __init__(self, path: str, nodes: list, input: fx.Node, output: fx.Node):
-        self.path, self.nodes, self.input, self.output = path, nodes, input, output
-
-
-def _layer_groups(tr: Translator) -> dict[fx.Node, _Group]:
-    """ATen nodes that one call of a leaf layer produced, collapsed to that call.
-
-    A run of consecutive nodes whose innermost ``nn_module_stack`` entry is the same
-    call of a layer polymod maps becomes one group when it reads exactly one tensor
-    from outside (besides the layer's own weights) and one of its results is used
-    outside; otherwise its nodes are converted one by one.
-    """
-    signature = tr.exported.graph_signature
-    lifted = {spec.arg.name: spec.target for spec in signature.input_specs
-              if spec.kind.name != "USER_INPUT"}
-    user_outputs = {o.arg.name for o in signature.output_specs if o.kind.name == "USER_OUTPUT"}
-    runs: list[tuple[Any, str, list]] = []
-    for node in tr.graph.nodes:
-        if node.op != "call_function":
-            continue
-        stack = node.meta.get("nn_module_stack") or {}
-        if not stack:
-            continue
-        key, (path, _) = list(stack.items())[-1]
-        module = tr._modules.get(path)
-        if module is None or not layers.is_layer(module):
-            continue
-        if runs and runs[-1][0] == key and runs[-1][2][-1].next is node:
-            runs[-1][2].append(node)
-        else:
-            runs.append((key, path, [node]))
-    groups: dict[fx.Node, _Group] = {}
-    for _, path, nodes in runs:
-        members = set(nodes)
-        outside_inputs: list[fx.Node] = []
-        for node in nodes:
-            for arg in node.all_input_nodes:
-                if arg in members or arg in outside_inputs:
-                    continue
-                target = lifted.get(arg.name)
-                if target is not None and target.startswith(path + "."):
-                    continue
-                outside_inputs.append(arg)
-        used_outside = [n for n in nodes if any(
-            u not in members and (u.op != "output" or n.name in user_outputs) for u in n.users)]
-        if len(outside_inputs) == 1 and len(used_outside) == 1:
-            group = _Group(path, nodes, outside_inputs[0], used_outside[0])
-            for node in nodes:
-                groups[node] = group
-    return groups
 
 
 def array(tensor: torch.Tensor) -> np.ndarray:
