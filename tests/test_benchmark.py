@@ -141,6 +141,16 @@ def test_convert_benchmark_runs_alone(tmp_path: Path) -> None:
     assert not data["convert_coverage"]["ops_failing"]
 
 
+def test_compare_cost_benchmark_runs_and_finds_the_planted_layer(tmp_path: Path) -> None:
+    out = tmp_path / "cost.json"
+    proc = _run(str(BENCHMARKS / "compare_cost.py"), "--quick", "--models", "bert", "--json",
+                str(out), timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+    assert {row["backend"] for row in data["per_backend"]} == {"numpy", *FRAMEWORKS}
+    assert all(row["found_right"] for row in data["planted"]), data["planted"]
+
+
 @pytest.mark.skipif(not registry.is_installed("jax"), reason="jax is not installed")
 def test_quick_jax_benchmark_runs_alone_and_writes_json(tmp_path: Path) -> None:
     """JAX has no module system of its own: jax_bench.py measures polymod against

@@ -158,18 +158,18 @@ def test_backends_agree_on_random_models(case, float64):
     for backend in FRAMEWORKS:
         record = by_backend[backend]
         assert record.error is None, f"{backend} failed: {record.error}\nspec={spec}"
-        assert _close(record._final, reference._final), (
+        assert _close(record._run.outputs[0][1], reference._run.outputs[0][1]), (
             f"{backend} output differs from the NumPy reference (first at "
             f"{record.first_divergence!r}; max |diff| {record.max_abs_diff})\nspec={spec}")
         if first_grads is None:
-            first_grads = record._grads
+            first_grads = record._run.grads
             continue
-        assert record._grads.keys() == first_grads.keys(), spec
+        assert record._run.grads.keys() == first_grads.keys(), spec
         # relative to the largest gradient of any parameter: a gradient that is ~0 in one
         # framework (GELU'(-132) = 1e-27 in TF, 0 in torch) is 0 for the model
         grad_scale = _scale(*first_grads.values())
         for key, value in first_grads.items():
-            assert _close(record._grads[key], value, GRAD_SCALE_TOL, grad_scale), (
+            assert _close(record._run.grads[key], value, GRAD_SCALE_TOL, grad_scale), (
                 f"{backend} gradient of {key!r} differs from {FRAMEWORKS[0]}'s\nspec={spec}")
     if float64:  # NumPy float64 input is data: cast to float32, the same numbers
         STATS["float64_cases"] += 1
@@ -178,7 +178,7 @@ def test_backends_agree_on_random_models(case, float64):
             with pm.use_backend(backend):
                 out = pm.to_numpy(build(spec)(x.astype(np.float64)))
             assert out.dtype == np.float32, (backend, out.dtype)
-            np.testing.assert_allclose(out, by_backend[backend]._final, rtol=1e-6, atol=0,
+            np.testing.assert_allclose(out, by_backend[backend]._run.outputs[0][1], rtol=1e-6, atol=0,
                                        err_msg=f"{backend}: float64 input, spec={spec}")
 
 

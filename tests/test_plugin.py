@@ -31,8 +31,9 @@ THROWAWAY = textwrap.dedent("""
 """)
 
 
-def run_pytest(tmp_path, *args: str, conftest: str = "") -> tuple[int, str]:
-    (tmp_path / "test_throwaway.py").write_text(THROWAWAY)
+def run_pytest(tmp_path, *args: str, conftest: str = "", tests: str = THROWAWAY
+               ) -> tuple[int, str]:
+    (tmp_path / "test_throwaway.py").write_text(tests)
     if conftest:
         (tmp_path / "conftest.py").write_text(textwrap.dedent(conftest))
     verbosity = [] if "-v" in args else ["-q"]
@@ -112,8 +113,8 @@ def test_assert_backends_agree_names_the_diverging_submodule() -> None:
     with pytest.raises(AssertionError) as info:
         assert_backends_agree(drifting, X)
     message = str(info.value)
-    assert "keras: output differs from the NumPy reference first at submodule '2.1'" in message
-    assert "max |diff| 1" in message
+    assert ("drifting on keras: output out differs from the NumPy reference, first at "
+            "submodule '2.1' (max |diff| 1") in message
     assert "torch" not in message and "gluon" not in message
 
 
@@ -136,3 +137,71 @@ def test_assert_close_takes_any_backend(name: str) -> None:
         assert_close(x, np.array([1.1, np.nan]))
     with pytest.raises(AssertionError, match="Shapes differ"):
         assert_close(x, np.zeros(3))
+
+
+OWN_PARAMETRIZE = textwrap.dedent("""
+    import pytest
+    import polymod as pm
+    from polymod import nn
+    from polymod.testing import assert_backends_agree
+
+    @pytest.mark.parametrize("backend", ["mine", "yours"])
+    def test_own_backend_parameter(backend):
+        assert backend in ("mine", "yours")
+
+    @pytest.mark.parametrize("x, backend", [(1, "a")])
+    def test_own_backend_among_others(x, backend):
+        assert backend == "a"
+
+    def test_agree_follows_the_option():
+        records = assert_backends_agree(lambda: nn.Linear(3, 2), pm.rand(2, 3, backend="numpy"))
+        assert [r.backend for r in records] == ["numpy", "torch"]
+""")
+
+
+def test_own_parametrize_of_backend_is_left_alone_and_option_limits_agree(tmp_path) -> None:
+    # Issue 12, item 14: pytest's rule is that a direct parametrization overrides a
+    # fixture of the same name; and --backends also limits assert_backends_agree.
+    code, output = run_pytest(tmp_path, "-v", "--backends", "torch", tests=OWN_PARAMETRIZE)
+    assert code == 0, output
+    assert "duplicate parametrization" not in output
+    assert "test_own_backend_parameter[mine] PASSED" in output
+    assert "test_own_backend_among_others[1-a] PASSED" in output
+    assert counts(output) == {"passed": 4}
+
+
+def test_assert_backends_agree_reports_a_failing_reference() -> None:
+    # Issue 12, item 15: a failing NumPy reference was a TypeError about None formatting.
+    class NoReference(pm.Module):
+        def forward(self, X):
+            if pm.backend_of(X) == "numpy":
+                raise RuntimeError("no reference today")
+            return X * 2
+
+    with pytest.raises(AssertionError) as info:
+        assert_backends_agree(NoReference, pm.rand(2, 3, backend="numpy"), grads=False)
+    assert "numpy (the reference) failed: RuntimeError: no reference today" in str(info.value)
+
+
+class GradientOnly(pm.Module):
+    """The same output everywhere, but on gluon half of it is cut from the gradient."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, X):
+        out = self.lin(X)
+        if pm.backend_of(out) == "gluon":
+            return pm.ops.stop_gradient(out * 0.5) + out * 0.5
+        return out
+
+
+def test_a_gradient_only_difference_names_the_parameter() -> None:
+    # Issue 12, item 15: it was reported as "output differs ... at the whole model".
+    with pytest.raises(AssertionError) as info:
+        assert_backends_agree(GradientOnly, pm.rand(2, 3, backend="numpy"))
+    message = str(info.value)
+    assert "on gluon: gradient of parameter 'lin.weight' differs from torch's" in message
+    assert "0.5 of its scale" in message
+    assert "output" not in message

@@ -7,9 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from ..compare import compare
+from .. import registry
+from ..compare import Record, compare
+from ..compare.report import details
 from ..module import Module
 from ..tensor import to_numpy
+
+#: Set by the pytest plugin from ``--backends``: the frameworks ``assert_backends_agree``
+#: may use (None: every installed one).
+SELECTED_BACKENDS: list[str] | None = None
 
 
 def assert_close(actual: Any, expected: Any, rtol: float = 2e-5, atol: float = 1e-6) -> None:
@@ -29,14 +35,32 @@ def assert_close(actual: Any, expected: Any, rtol: float = 2e-5, atol: float = 1
 
 
 def assert_backends_agree(factory: Callable[[], Module], *inputs: Any,
-                          backends: Sequence[str] | None = None, rtol: float = 2e-5,
-                          atol: float = 1e-6, grads: bool = True, seed: int = 0) -> list:
+                          backends: Sequence[str] | None = None, mode: str = "eval",
+                          rtol: float | None = None, atol: float | None = None,
+                          grads: bool = True, trace: bool = False, seed: int = 0,
+                          timeout: float | None = None, **kwinputs: Any) -> list[Record]:
     """Builds ``factory()`` from the same seed on each backend and checks the numbers agree.
 
-    Outputs are compared with the NumPy reference; gradients of ``sum(output)``
-    with respect to every parameter are compared across the frameworks (NumPy is
-    forward-only). On failure the message names the backend, the first submodule
-    (dotted path, in order of completion) whose output diverges, and by how much.
+    Inputs are NumPy data of any dtype, positional and keyword (floats become the
+    model's dtype; integer and bool arrays integer and bool tensors). Every output
+    leaf is compared with the NumPy reference, and the gradients of ``sum(leaf * R)``
+    (``R`` fixed and random per leaf) per parameter across the frameworks, by the rule
+    of ``polymod.compare.tolerance`` (relative to each leaf's scale). On failure the
+    message names the backend, the output leaf and the first submodule (in order of
+    completion) whose output diverges, or the parameter whose gradient differs, with
+    the differences. A reference that fails is reported as such.
+
+    Args:
+        factory: zero-argument callable returning the model.
+        *inputs, **kwinputs: the model's inputs.
+        backends: frameworks to compare (default: every installed one, limited by the
+            pytest option ``--backends``).
+        mode: ``"eval"`` (default) or ``"train"`` (dropout masks from polymod's seeded
+            generator, the same on every backend).
+        rtol, atol: tolerances (default: by dtype, 1e-5 of the scale for float32).
+        grads: compare gradients too.
+        trace: compare every submodule's output, not only the model's.
+        seed, timeout: as in ``polymod.compare.compare``.
 
     Returns:
         The per-backend records (``polymod.compare.Record``).
@@ -48,23 +72,20 @@ def assert_backends_agree(factory: Callable[[], Module], *inputs: Any,
         >>> _ = pm.testing.assert_backends_agree(
         ...     lambda: nn.Sequential(nn.LazyLinear(8), nn.ReLU()), X, backends=["torch"])
     """
-    records = compare(factory, inputs, backends=backends, rtol=rtol, atol=atol, grads=grads,
-                      seed=seed)
-    failures = []
-    for record in records:
-        if record.ok:
-            continue
-        if record.error:
-            failures.append(f"{record.backend}: {record.error}")
-            continue
-        where = record.first_divergence
-        where = "the whole model" if where in ("", None) else f"submodule '{where}'"
-        failures.append(
-            f"{record.backend}: output differs from the NumPy reference first at {where}; "
-            f"max |diff| {record.max_abs_diff:.3g}, max rel {record.max_rel_diff:.3g}"
-            + (f"; gradient max |diff| {record.grad_max_abs_diff:.3g}"
-               if record.grad_max_abs_diff is not None else ""))
+    chosen = _chosen(backends)
+    name = getattr(factory, "__qualname__", None) or type(factory).__name__
+    records = compare(factory, inputs, kwinputs, backends=chosen, name=name, mode=mode,
+                      rtol=rtol, atol=atol, grads=grads, trace=trace, seed=seed,
+                      timeout=timeout)
+    failures = details(records)
     if failures:
-        raise AssertionError(f"Backends disagree (rtol={rtol:g}, atol={atol:g}):\n  "
-                             + "\n  ".join(failures))
+        raise AssertionError(f"Backends disagree ({mode} mode):\n  " + "\n  ".join(failures))
     return records
+
+
+def _chosen(backends: Sequence[str] | None) -> list[str]:
+    names = registry.available_backends() if backends is None else list(backends)
+    names = [registry.canonical_name(n) for n in names]
+    if SELECTED_BACKENDS is not None:
+        names = [n for n in names if n in SELECTED_BACKENDS]
+    return names

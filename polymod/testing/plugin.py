@@ -4,6 +4,11 @@
   it is parametrised over every backend (numpy included), one test id each.
 * ``--backends torch,gluon`` chooses the backends (default: every one in the registry).
 * ``@pytest.mark.backends("torch", "keras")`` narrows one test.
+* A test with its own ``@pytest.mark.parametrize("backend", ...)`` keeps it: a direct
+  parametrization overrides a fixture of the same name (pytest's rule), so the plugin
+  adds none.
+* ``--backends`` also limits ``polymod.testing.assert_backends_agree`` (the NumPy
+  reference always runs).
 * A backend whose framework is not installed is a skip that says which extra to install.
 """
 
@@ -25,9 +30,19 @@ def pytest_addoption(parser: Any) -> None:
 
 
 def pytest_configure(config: Any) -> None:
+    from . import agree
+
     config.addinivalue_line("markers", "backends(*names): run this test only on these "
                                        "polymod backends")
-    _chosen(config)  # a bad --backends is a usage error before collection
+    chosen = _chosen(config)  # a bad --backends is a usage error before collection
+    if config.getoption("--backends", default=None):
+        agree.SELECTED_BACKENDS = chosen
+
+
+def pytest_unconfigure(config: Any) -> None:
+    from . import agree
+
+    agree.SELECTED_BACKENDS = None
 
 
 def _chosen(config: Any) -> list[str]:
@@ -40,8 +55,18 @@ def _chosen(config: Any) -> list[str]:
         raise pytest.UsageError(f"--backends: {err}") from None
 
 
+def _parametrizes_backend(metafunc: Any) -> bool:
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if "backend" in names:
+            return True
+    return False
+
+
 def pytest_generate_tests(metafunc: Any) -> None:
-    if "backend" not in metafunc.fixturenames:
+    if "backend" not in metafunc.fixturenames or _parametrizes_backend(metafunc):
         return
     names = _chosen(metafunc.config)
     marker = metafunc.definition.get_closest_marker("backends")
