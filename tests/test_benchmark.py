@@ -147,7 +147,8 @@ def test_compare_cost_benchmark_runs_and_finds_the_planted_layer(tmp_path: Path)
                 str(out), timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     data = json.loads(out.read_text())
-    assert {row["backend"] for row in data["per_backend"]} == {"numpy", *FRAMEWORKS}
+    # compare_cost.py measures every installed backend (numpy and JAX included)
+    assert {row["backend"] for row in data["per_backend"]} == set(pm.available_backends())
     assert all(row["found_right"] for row in data["planted"]), data["planted"]
 
 
