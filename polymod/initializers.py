@@ -1,17 +1,9 @@
 """Initializers: objects that draw initial values from polymod's seeded NumPy generator.
 
-Every value is computed in NumPy (float64, then cast to the parameter's dtype)
-and written into the native storage, so the same seed gives the same numbers
-on every backend. Two ways to use them:
-
-* as objects, given to a parameter or to ``Module.initialize``:
-  ``pm.Parameter(shape=(3,), init=pm.init.Normal(0.01))``,
-  ``net.initialize(init=pm.init.Normal(0.01), force_reinit=True)``;
-* in place, PyTorch habit: ``pm.init.normal_(layer.weight, std=0.01)``.
-
-Default initialisation follows PyTorch (``'torch'`` scheme: kaiming-uniform with
-a=sqrt(5) for weights, uniform(+-1/sqrt(fan_in)) for biases). The ``'keras'``
-scheme is glorot-uniform/zeros, the ``'gluon'`` scheme uniform(+-0.07)/zeros.
+Values are computed in NumPy (float64, then cast to the parameter's dtype), so the
+same seed gives the same numbers on every backend. ``pm.init`` (polymod/init.py)
+re-exports them with the in-place functions and the schemes' policy; its docstring
+is the user-facing description.
 """
 
 from __future__ import annotations
