@@ -53,7 +53,10 @@ def keras_eval(fn: Callable, inputs: Sequence, compiled: bool) -> Callable[[], A
     import tensorflow as tf
 
     call = tf.function(fn, autograph=False) if compiled else fn
-    return lambda: call(*inputs)
+
+    def step():
+        return call(*inputs)
+    return step
 
 
 def keras_train(fn: Callable, variables: list, inputs: Sequence,
@@ -104,7 +107,10 @@ def jax_eval(apply: Callable, params: Any, inputs: Sequence, jit: bool) -> Calla
     import jax
 
     call = jax.jit(apply) if jit else apply
-    return lambda: jax.block_until_ready(call(params, *inputs))
+
+    def step():
+        return jax.block_until_ready(call(params, *inputs))
+    return step
 
 
 def jax_train(apply: Callable, params: Any, inputs: Sequence, jit: bool) -> Callable[[], Any]:
