@@ -57,6 +57,7 @@ def fast_path(net: Any, backend: str) -> Any:
     if backend == "torch":
         import torch
 
+        twin.train(net.training)  # the torch twin's own flag governs the model's mode
         return torch.compile(twin, dynamic=False)
     if backend == "keras":
         return net
