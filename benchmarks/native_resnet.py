@@ -7,7 +7,8 @@ Nothing here imports polymod. Each builder returns the framework's own model:
   copy of that model code in ``tests/torchvision_models.py``; it takes polymod's
   ``state_dict`` (torchvision's names), so outputs are checked equal.
 * Keras: ``keras.applications.ResNet50(weights=None)``, channels-last (Keras' default,
-  the layout TensorFlow's CPU kernels want), its own initial weights.
+  the layout TensorFlow's CPU kernels want), its own initial weights; also built
+  channels-first (NCHW, polymod's layout) to show what that layout costs Keras itself.
 * Gluon: ``mxnet.gluon.model_zoo.vision.resnet50_v1()``, its own initial weights.
 * JAX: ResNet-50 V1.5 written in pure JAX (``lax.conv_general_dilated``, NCHW), a pure
   function of torchvision-named weights; BatchNorm uses the batch statistics in training.
@@ -69,12 +70,19 @@ def torch_resnet50(sd: dict[str, np.ndarray], num_classes: int) -> Any:
     return model
 
 
-def keras_resnet50(size: int, num_classes: int) -> Any:
-    """``keras.applications.ResNet50(weights=None)`` on ``size`` x ``size`` RGB, NHWC."""
+def keras_resnet50(size: int, num_classes: int, channels_first: bool = False) -> Any:
+    """``keras.applications.ResNet50(weights=None)`` on ``size`` x ``size`` RGB: NHWC, or
+    NCHW (polymod's layout) if ``channels_first`` (built under Keras' global setting)."""
     import keras
 
-    return keras.applications.ResNet50(weights=None, input_shape=(size, size, 3),
-                                       classes=num_classes, classifier_activation=None)
+    before = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first" if channels_first else "channels_last")
+    try:
+        shape = (3, size, size) if channels_first else (size, size, 3)
+        return keras.applications.ResNet50(weights=None, input_shape=shape,
+                                           classes=num_classes, classifier_activation=None)
+    finally:
+        keras.config.set_image_data_format(before)
 
 
 def gluon_resnet50(num_classes: int) -> Any:

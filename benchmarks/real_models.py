@@ -100,6 +100,11 @@ def _row(model: str, batch: int, backend: str, mode: str, path: str, label: dict
         row.update(ms_native=round(t["native"] * 1e3, 3), ms_polymod=round(t["polymod"] * 1e3, 3),
                    ratio=round(t["polymod"] / t["native"], 3))
         row["status"] = "PASS" if row["ratio"] <= row["target"] else "OVER"
+        if "native_nchw" in t:  # Keras' own ResNet-50 in polymod's layout (NCHW)
+            row["ms_native_nchw"] = round(t["native_nchw"] * 1e3, 3)
+            row["ratio_vs_native_nchw"] = round(t["polymod"] / t["native_nchw"], 3)
+            row["note"] = (f"keras.applications NCHW {row['ms_native_nchw']:.2f} ms: polymod / "
+                           f"that {row['ratio_vs_native_nchw']:.3f}")
     return row
 
 

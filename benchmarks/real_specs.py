@@ -113,9 +113,22 @@ class Spec:
                 native = (steps.jax_train if training else steps.jax_eval)(
                     native_fn, self.native_params(), self.native_inputs, False)
             make = steps.polymod_train if training else steps.polymod_eval
+            extra = self._keras_nchw(training, False) if fw == "keras" else {}
             return {"native": native,
-                    "polymod": make(self.net, self.call, self.pm_inputs, fw)}, note
+                    "polymod": make(self.net, self.call, self.pm_inputs, fw), **extra}, note
         return self._compiled_candidates(training)
+
+    def _keras_nchw(self, training: bool, compiled: bool) -> dict[str, Callable]:
+        """Keras' own ResNet-50 built channels-first (polymod's layout), where there is one."""
+        nchw = getattr(self, "keras_nchw", None)
+        if nchw is None:
+            return {}
+        inputs = [self.pm_inputs[0]]
+        if training:
+            return {"native_nchw": steps.keras_train(lambda x: nchw(x, training=True),
+                                                     nchw.trainable_variables, inputs, compiled)}
+        return {"native_nchw": steps.keras_eval(lambda x: nchw(x, training=False), inputs,
+                                                compiled)}
 
     def _compiled_candidates(self, training: bool) -> tuple[dict[str, Callable], str]:
         import polymod as pm
@@ -143,9 +156,11 @@ class Spec:
                 twin_vars = pm.native(self.net).trainable_variables
                 return {"native": steps.keras_train(native_fn, self.native_params(),
                                                     self.native_inputs, True),
-                        "polymod": steps.keras_train(fast, twin_vars, self.pm_inputs, True)}, ""
+                        "polymod": steps.keras_train(fast, twin_vars, self.pm_inputs, True),
+                        **self._keras_nchw(training, True)}, ""
             return {"native": steps.keras_eval(native_fn, self.native_inputs, True),
-                    "polymod": steps.keras_eval(fast, self.pm_inputs, True)}, ""
+                    "polymod": steps.keras_eval(fast, self.pm_inputs, True),
+                    **self._keras_nchw(training, True)}, ""
         if fw == "gluon":
             if not self._compiled:
                 self._compiled["hybridized"] = True
@@ -255,6 +270,7 @@ def _keras_resnet(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
     spec.native_train = lambda x: native(x, training=True)
     spec.native_params = lambda: native.trainable_variables
     spec.set_native_mode = lambda training: None
+    spec.keras_nchw = native_resnet.keras_resnet50(size["image"], size["classes"], True)
 
 
 def _keras_bert(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
