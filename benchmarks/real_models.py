@@ -17,13 +17,16 @@ checked equal first where the architecture is the same (all but the Keras and Gl
 ResNets, which are ResNet V1: see ``native_resnet.py``).
 
 Modes (``--modes``): ``eval`` (forward, no gradients) and ``train`` (forward + backward +
-SGD step), each ``eager`` and ``compiled``. Compiled is the framework's fast path:
-``torch.compile``, ``tf.function``, Gluon ``hybridize()`` (the native model only: MXNet
-1.9 compiles only ``hybrid_forward(F, ...)`` code, so polymod's row runs eagerly),
-``jax.jit``. polymod's compiled side is ``real_specs.fast_path`` (one line to switch
-to ``pm.compile``). One thread, candidates timed
-in alternating rounds, the best round kept. Ratio = polymod / native; targets: eager
-eval <= 1.10, compiled eval <= 1.05, training step <= 1.10.
+SGD step), each ``eager`` and ``compiled`` (``--paths``). Compiled is the framework's
+fast path: ``torch.compile``, ``tf.function``, Gluon ``hybridize()`` (the native model
+only: MXNet 1.9 compiles only ``hybrid_forward(F, ...)`` code, so polymod's row runs
+eagerly), ``jax.jit``. ``torch.compile`` rows are at each model's first batch only
+unless ``--torch-compile-all-batches`` (each compilation takes a minute or more).
+polymod's compiled side is ``real_specs.fast_path`` (one line to switch to
+``pm.compile``). One thread, candidates timed in alternating rounds, the best round
+kept. Ratio = polymod / native; targets: eager eval <= 1.10, compiled eval <= 1.05,
+training step <= 1.10. The Keras ResNet rows also time ``keras.applications.ResNet50``
+built channels-first (polymod's NCHW layout): ``ratio_vs_native_nchw``.
 
 JSON key: ``real_models`` (``config`` and one row per model, batch, backend, mode, path).
 Not part of ``bench.py`` (it takes minutes); ``--quick`` uses tiny sizes.
@@ -64,7 +67,10 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--image", type=int, default=64, help="ResNet image side (pixels)")
     parser.add_argument("--bert-layers", type=int, default=2, help="encoder layers")
     parser.add_argument("--no-torch-compile", action="store_true",
-                        help="leave out torch.compile (it takes about a minute per model)")
+                        help="leave out torch.compile (it takes a minute or more per model)")
+    parser.add_argument("--torch-compile-all-batches", action="store_true",
+                        help="torch.compile at every batch (default: the first batch of each "
+                        "model only, to keep the default run under 10 minutes)")
 
 
 # -- timing ---------------------------------------------------------------------------------------
@@ -146,8 +152,10 @@ def run(ctx: harness.Context) -> dict[str, Any]:
                 spec = real_specs.build(model, backend, batch, sizes[model])
                 for path in paths:
                     for mode in modes:
-                        if path == "compiled" and backend == "torch" \
-                                and not config["torch_compile"]:
+                        if path == "compiled" and backend == "torch" and not (
+                                config["torch_compile"] and (
+                                    args.torch_compile_all_batches
+                                    or batch == sizes[model]["batches"][0])):
                             continue
                         cands, note = spec.candidates(mode, path)
                         t = compare(cands, ctx.rounds, target_s) if cands else None
