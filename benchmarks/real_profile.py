@@ -125,7 +125,10 @@ def _spawn(ctx: harness.Context, job: str) -> dict[str, Any]:
     argv = list(sys.argv[1:])
     if "--json" in argv:  # the workers write no JSON
         del argv[argv.index("--json"):argv.index("--json") + 2]
-    argv = [a for a in argv if not a.startswith("--json=")]
+    argv = [a for a in argv if not a.startswith(("--json=", "--backends="))]
+    if "--backends" in argv:  # the worker loads only its own framework
+        del argv[argv.index("--backends"):argv.index("--backends") + 2]
+    argv += ["--backends", job.split(",")[1]]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "raw.txt")
         cmd = ["py-spy", "record", "--native", "--idle", "-r", "50", "-f", "raw", "-o", out,
