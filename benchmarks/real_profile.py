@@ -13,10 +13,11 @@ each is put in one bucket by its innermost frames:
   ``backends/``): per-layer dispatch, handles, argument checks;
 * ``framework_python``: the interpreter running the framework's Python (``torch.nn``,
   Keras layers and TensorFlow's eager wrappers, Gluon blocks, ``jax.numpy``);
-* ``framework_native``: the framework's C/C++ (kernels, dispatch, autograd), of which
-  ``transposes`` (any frame named like ``transpose``/``permute``) and ``syncs`` (MXNet
-  ``WaitForVar``/``WaitToRead``/``WaitForAll`` under polymod's or the model's code, not
-  the step's own final wait) are also reported;
+* ``framework_native``: the framework's C/C++ (kernels, dispatch, autograd), apart from
+  two buckets of their own: ``transposes`` (a framework frame named like
+  ``transpose``/``permute`` on the stack) and ``syncs`` (MXNet ``WaitForVar``/
+  ``WaitToRead``/``WaitForAll`` under polymod's or the model's code, not the step's own
+  final wait);
 * ``final_wait``: the step's own wait for MXNet's engine or JAX's dispatch.
 
 Needs ``py-spy`` (``pip install py-spy``); without it the part says so and returns
@@ -81,7 +82,10 @@ def classify(stack: list[str]) -> str | None:
         return "final_wait"  # the step's own wait (real_steps._waiter / waitall / block)
     nearest = max(i for i, file in enumerate(below_files) if file)
     native = below[nearest + 1:]
-    if any("ranspose" in f or "permute" in f for f in below[nearest:]):
+    # a transpose anywhere in the framework's frames (TensorFlow's C++ symbols are hidden,
+    # its Python wrappers are not): ``transpose (tensorflow/.../array_ops.py)``, ``permute``
+    if any(("ranspose" in f or "permute" in f) and not (file or "").startswith(OURS)
+           for f, file in zip(below, below_files, strict=True)):
         return "transposes"
     if any(SYNC.search(f) for f in native):
         return "syncs"
