@@ -75,15 +75,16 @@ def add_arguments(parser: Any) -> None:
 
 # -- timing ---------------------------------------------------------------------------------------
 def compare(candidates: dict[str, Any], rounds: int, target_s: float) -> dict[str, float]:
-    """Best (min) seconds per call over ``rounds`` alternating rounds, after two warm-up
-    calls (compilation happens in the first); slow calls (most here) run once a round."""
-    calls = {}
+    """Best (min) seconds per call over ``rounds`` alternating rounds and the second
+    warm-up call (compilation happens in the first); slow calls (most here) run once a
+    round."""
+    calls, best = {}, {}
     for name, fn in candidates.items():
         fn()
         start = time.perf_counter()
         fn()
-        calls[name] = max(1, min(50, int(target_s / max(time.perf_counter() - start, 1e-6))))
-    best = {name: float("inf") for name in candidates}
+        best[name] = time.perf_counter() - start  # a warm call: it counts (calls take seconds)
+        calls[name] = max(1, min(50, int(target_s / max(best[name], 1e-6))))
     gc.collect()
     gc.disable()
     try:
