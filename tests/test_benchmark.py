@@ -171,3 +171,29 @@ def test_quick_jax_benchmark_runs_alone_and_writes_json(tmp_path: Path) -> None:
         assert r["same_xla_program"] is (True if r["mode"].startswith("jit") else None), r
     assert data["keras_on_jax"]["rows"], data["keras_on_jax"]
     assert data["import"]["import_polymod_backends_jax_ms"] > 0
+
+
+@pytest.mark.skipif(not FRAMEWORKS, reason="no framework backend installed")
+def test_quick_real_models_benchmark_runs_alone_and_writes_json(tmp_path: Path) -> None:
+    """benchmarks/real_models.py (not in bench.py): the encoder on every installed
+    framework, ResNet-50 on the first (the full matrix takes minutes); the hand-written
+    references compute polymod's numbers (checked by the script before timing)."""
+    assert "real_models.py" in PARTS
+    backends = [b for b in ("torch", "keras", "gluon", "jax") if b in pm.available_backends()]
+    for model, chosen in (("bert", backends), ("resnet50", backends[:1])):
+        out = tmp_path / f"{model}.json"
+        proc = _run(str(BENCHMARKS / "real_models.py"), "--quick", "--models", model,
+                    "--backends", ",".join(chosen), "--json", str(out), timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        data = json.loads(out.read_text())
+        assert set(data) == {"config", "real_models"}
+        rows = data["real_models"]["rows"]
+        assert {(r["model"], r["backend"], r["mode"], r["path"]) for r in rows} == {
+            (model, fw, mode, path) for fw in chosen for mode in ("eval", "train")
+            for path in ("eager", "compiled") if not (fw == "torch" and path == "compiled")}
+        for r in rows:
+            assert r["ms_native"] > 0 and r["ms_polymod"] > 0 and r["ratio"] > 0, r
+            assert r["status"] in ("PASS", "OVER") and r["native"], r
+        # same architecture, same weights: checked equal; the Keras and Gluon ResNets are V1
+        assert all(r["checked"] for r in rows if model == "bert" or r["backend"] in
+                   ("torch", "jax")), rows
