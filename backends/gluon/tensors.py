@@ -35,6 +35,16 @@ def dtype_of(x: Any) -> np.dtype:
     return np.dtype(x.dtype)
 
 
+def dtype_problem(dtype: np.dtype) -> str | None:
+    if dtype.name == "float16":
+        return ("MXNet 1.9 on the CPU has no float16 fully_connected ('only supported by "
+                "CuDNN'), and the error only comes out later, asynchronously")
+    if dtype.name == "bfloat16":
+        return ("MXNet 1.9 has no bfloat16 NumPy arrays (mx.np.array refuses ml_dtypes' "
+                "bfloat16) and computes bfloat16 only in a few oneDNN ops")
+    return None
+
+
 def shape(x: Any) -> tuple:
     return tuple(x.shape)
 

@@ -66,6 +66,8 @@ def _conv2d(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, grou
     """Forward in NCHW (native on CPU, grouped and dilated too); TensorFlow's CPU kernels
     compute conv gradients only in NHWC without groups or dilation, so the backward
     pass goes through those."""
+    if x.dtype == tf.float64:  # TensorFlow's CPU conv takes NCHW in float32/16 only
+        return _conv2d_cpu_safe(x, w, stride, padding, dilation, groups)
     pads = [[0, 0], [0, 0], list(padding[0]), list(padding[1])]
     nhwc_pads = [0, 0, *padding[0], *padding[1], 0, 0]
     strides = [1, 1, stride[0], stride[1]]

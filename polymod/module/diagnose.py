@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import registry
-from ..errors import BackendTypeError, PolymodError
+from ..errors import BackendTypeError, DTypeError, PolymodError
 from .tree import Traversal
 
 _ENTRY_POINTS = ("forward", "build")
@@ -90,9 +90,10 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
     except (TypeError, ImportError):  # a dtype NumPy cannot name here (bfloat16)
         dtype = str(getattr(x, "dtype", "unknown")).rpartition(".")[2]
     if dtype != module._dtype and not module.accepts_integer_input:
-        return BackendTypeError(
+        return DTypeError(
             f"{name} expects {module._dtype} input; received a {owner.NAME} tensor of dtype "
-            f"{dtype}. Convert it with ops.cast(x, '{module._dtype}').")
+            f"{dtype}. Convert it with ops.cast(x, '{module._dtype}'), or the model with "
+            f"net.to(dtype='{dtype}').")
     return module.check_input(*inputs)
 
 

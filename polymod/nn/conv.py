@@ -33,6 +33,8 @@ def _tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
 class _ConvNd(Module):
     nd = 2
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, in_channels: int | None, out_channels: int, kernel_size: Any,
                  stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
                  bias: bool = True, padding_mode: str = "zeros"):

@@ -41,6 +41,8 @@ class Linear(Module):
         (2, 4)
     """
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, in_features: int | None, out_features: int, bias: bool = True,
                  activation: str | Callable[[Any], Any] | None = None):
         super().__init__()

@@ -42,6 +42,8 @@ def same_dtype(X: Any, weight: Any) -> None:
 class _BatchNorm(Module):
     dims: tuple[int, ...] = (2, 3)
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, num_features: int | None, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True):
         super().__init__()
@@ -209,6 +211,8 @@ class LayerNorm(Module):
         >>> ln(pm.rand(2, 4, backend="numpy")).shape
         (2, 4)
     """
+
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
 
     def __init__(self, normalized_shape: Any, eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True):
