@@ -50,7 +50,7 @@ def bind_tree(root: Any, adapter: Any, device: Any) -> Any:
                 f"'{path}' ({type(module).__name__}) is already bound to {other.NAME!r}. "
                 f"Use module.to({adapter.NAME!r}) to get a copy on the other backend.")
     handles = root.named_handles()
-    for dtype in {handle.dtype for _, handle in handles if handle.dtype.name != "float32"}:
+    for dtype in {h.dtype for _, h in handles if h.dtype.name in ("float16", "bfloat16", "float64")}:
         check_backend_dtype(adapter, dtype, root)
     for name, handle in handles:
         handle.bind(adapter, device, path=name)
