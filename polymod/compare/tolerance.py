@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..dtypes import eps, is_float
+
 #: How many times the measured rounding noise an output difference may reach.
 NOISE_FACTOR = 10.0
 #: The same for gradients: the nudge perturbs the values (and, through the product,
@@ -75,9 +77,9 @@ def default_rtol(dtype: object) -> float:
 def unit_roundoff(dtype: object) -> float:
     """Half the machine epsilon of a float dtype (the size of one rounding)."""
     try:
-        return float(np.finfo(np.dtype(dtype)).eps) / 2
-    except (TypeError, ValueError):  # bfloat16 and other dtypes NumPy does not know
-        return 2.0 ** -9
+        return eps(np.dtype(dtype)) / 2
+    except (TypeError, ValueError):  # a dtype NumPy does not know (bfloat16 without
+        return 2.0 ** -8               # ml_dtypes): bfloat16's
 
 
 @dataclass
@@ -97,7 +99,7 @@ class Diff:
 
 def scale_of(expected: np.ndarray) -> float:
     """The largest finite ``|value|`` of a leaf (0 for an empty or all-NaN leaf)."""
-    if expected.dtype.kind not in "fc":
+    if expected.dtype.kind not in "fc" and not is_float(expected.dtype):
         return float(np.abs(expected).max()) if expected.size else 0.0
     finite = np.abs(expected[np.isfinite(expected)])
     return float(finite.max()) if finite.size else 0.0
