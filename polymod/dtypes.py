@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BackendTypeError
+from .errors import BackendTypeError, DTypeError
 
 #: The names a model dtype may be given by, and what they mean.
 FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
@@ -25,12 +25,12 @@ def bfloat16() -> np.dtype:
     """NumPy's bfloat16 dtype (from ``ml_dtypes``).
 
     Raises:
-        BackendTypeError: ``ml_dtypes`` is not installed.
+        DTypeError: ``ml_dtypes`` is not installed.
     """
     try:
         import ml_dtypes
     except ImportError:
-        raise BackendTypeError("bfloat16 needs the ml_dtypes package (pip install ml_dtypes; "
+        raise DTypeError("bfloat16 needs the ml_dtypes package (pip install ml_dtypes; "
                                "TensorFlow and JAX install it).") from None
     return np.dtype(ml_dtypes.bfloat16)
 
@@ -60,7 +60,7 @@ def float_dtype(dtype: Any, where: str = "dtype") -> np.dtype:
     name = _name_of(dtype)
     name = _ALIASES.get(name, name)
     if name not in FLOAT_NAMES:
-        raise BackendTypeError(f"{where} must be one of {', '.join(FLOAT_NAMES)}; received "
+        raise DTypeError(f"{where} must be one of {', '.join(FLOAT_NAMES)}; received "
                                f"{dtype!r}.")
     out = bfloat16() if name == "bfloat16" else np.dtype(name)
     try:
@@ -80,7 +80,7 @@ def any_dtype(dtype: Any) -> np.dtype:
     try:
         return np.dtype(_name_of(dtype))
     except TypeError:
-        raise BackendTypeError(f"Unknown dtype {dtype!r}; expected a NumPy dtype or one of "
+        raise DTypeError(f"Unknown dtype {dtype!r}; expected a NumPy dtype or one of "
                                f"{', '.join(FLOAT_NAMES)}.") from None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from polymod import aligned as _memory
+from polymod.errors import DTypeError
 
 from .framework import autograd, gluon, mnp, mx
 
@@ -17,6 +18,8 @@ def _context(device: Any) -> Any:
 
 
 def from_numpy(array: np.ndarray, device: Any = None) -> Any:
+    if array.dtype.name == "bfloat16":
+        raise DTypeError(f"Backend 'gluon' cannot hold bfloat16 data: {dtype_problem(array.dtype)}.")
     return mnp.array(array, dtype=array.dtype, ctx=_context(device))
 
 

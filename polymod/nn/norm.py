@@ -188,15 +188,17 @@ class BatchNorm2d(_BatchNorm):
 
 
 def LazyBatchNorm1d(eps: float = 1e-5, momentum: float | None = 0.1,  # noqa: N802
-                    affine: bool = True, track_running_stats: bool = True) -> BatchNorm1d:
+                    affine: bool = True, track_running_stats: bool = True,
+                    dtype: Any = None) -> BatchNorm1d:
     """A ``BatchNorm1d`` whose ``num_features`` come from the first input."""
-    return BatchNorm1d(None, eps, momentum, affine, track_running_stats)
+    return BatchNorm1d(None, eps, momentum, affine, track_running_stats, dtype=dtype)
 
 
 def LazyBatchNorm2d(eps: float = 1e-5, momentum: float | None = 0.1,  # noqa: N802
-                    affine: bool = True, track_running_stats: bool = True) -> BatchNorm2d:
+                    affine: bool = True, track_running_stats: bool = True,
+                    dtype: Any = None) -> BatchNorm2d:
     """A ``BatchNorm2d`` whose ``num_features`` come from the first input."""
-    return BatchNorm2d(None, eps, momentum, affine, track_running_stats)
+    return BatchNorm2d(None, eps, momentum, affine, track_running_stats, dtype=dtype)
 
 
 class LayerNorm(Module):
