@@ -11,7 +11,6 @@ import ml_dtypes
 import numpy as np
 import pytest
 import torch
-
 from conftest import stored_dtype
 
 import polymod as pm
