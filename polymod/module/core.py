@@ -147,14 +147,14 @@ class Module(Registration, Traversal, State, LazyShapes):
             return casting.cast_tree(self, float_dtype(dtype))
         adapter = selection.chosen_adapter(backend)
         if dtype is not None:
-            casting.check_backend_dtype(adapter, float_dtype(dtype), self)
+            dtype = float_dtype(dtype)
+            casting.check_backend_dtype(adapter, dtype, self)
             mine = adapter_of_module(self)
-            net = self.to(backend, device) if mine is None or mine is adapter else None
-            if net is not None:
-                return casting.cast_tree(net, float_dtype(dtype))
-            # a copy for the other backend: cast before binding (one conversion less)
-            return bind_tree(casting.cast_tree(self.unbound_copy(), float_dtype(dtype)),
-                             adapter, device)
+            if mine is adapter:
+                return casting.cast_tree(self, dtype)
+            # cast while the values are NumPy data, then bind: one conversion less
+            net = self if mine is None else self.unbound_copy()
+            return bind_tree(casting.cast_tree(net, dtype), adapter, device)
         mine = adapter_of_module(self)
         if mine is None:
             return bind_tree(self, adapter, device)
