@@ -62,8 +62,9 @@ class Module(Registration, Traversal, State, LazyShapes):
     """
 
     training: bool
-    #: Set on layers with parameters: their ``__init__`` takes ``dtype=`` (cast after it).
     dtype_argument: bool = False
+    """Set to True on a layer with parameters: its ``__init__`` then takes ``dtype=``
+    (``nn.Linear(4, 2, dtype="bfloat16")``), the values drawn as in float32 and cast."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

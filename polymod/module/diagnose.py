@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import registry
+from ..dtypes import FLOAT_NAMES
 from ..errors import BackendTypeError, DTypeError, PolymodError
 from .tree import Traversal
 
@@ -90,10 +91,11 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
     except (TypeError, ImportError):  # a dtype NumPy cannot name here (bfloat16)
         dtype = str(getattr(x, "dtype", "unknown")).rpartition(".")[2]
     if dtype != module._dtype and not module.accepts_integer_input:
-        return DTypeError(
-            f"{name} expects {module._dtype} input; received a {owner.NAME} tensor of dtype "
-            f"{dtype}. Convert it with ops.cast(x, '{module._dtype}'), or the model with "
-            f"net.to(dtype='{dtype}').")
+        message = (f"{name} expects {module._dtype} input; received a {owner.NAME} tensor of "
+                   f"dtype {dtype}. Convert it with ops.cast(x, '{module._dtype}')")
+        if str(dtype) in FLOAT_NAMES:  # another float dtype: the model could follow it
+            return DTypeError(f"{message}, or the model with net.to(dtype='{dtype}').")
+        return BackendTypeError(f"{message}.")
     return module.check_input(*inputs)
 
 
