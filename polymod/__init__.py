@@ -19,6 +19,7 @@ from .errors import (
     BackendNameError,
     BackendTypeError,
     BackendUnavailableError,
+    DTypeError,
     NameClashError,
     PolymodError,
     ShapeError,
@@ -44,7 +45,7 @@ _LAZY = {
     "functional_call": ".functional",
     "save": ".io", "load": ".io", "load_native": ".io", "from_torch": ".interop",
     "save_checkpoint": ".checkpoint", "load_checkpoint": ".checkpoint",
-    "summary": ".summary", "Summary": ".summary",
+    "summary": ".summary", "Summary": ".summary", "float_dtype": ".dtypes",
 }
 _SUBMODULES = {"nn", "ops", "init", "optim", "io", "testing", "registry", "selection",
                "examples", "compare", "interop", "convert", "functional"}
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from . import functional, init, io, nn, ops, optim, testing
     from .autograd import no_grad, value_and_grad
     from .checkpoint import load_checkpoint, save_checkpoint
+    from .dtypes import float_dtype
     from .functional import functional_call
     from .handles import Buffer, Constant, Handle, Parameter, constant
     from .interop import from_torch
@@ -87,6 +89,7 @@ __all__ = [
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
     "value_and_grad", "no_grad", "functional_call", "functional", "native", "save", "load",
     "load_native", "save_checkpoint", "load_checkpoint", "summary", "Summary",
+    "float_dtype", "DTypeError",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",
     "ShapeError", "NameClashError", "StateError", "UninitializedParameterError",
     "WeightsFileError", "WeightsFileOSError", "UnsupportedError", "from_torch",

@@ -55,6 +55,7 @@ class Adapter(Protocol):
     def from_numpy(self, array: np.ndarray, device: Any = None) -> Tensor: """A tensor on ``device`` (None: the CPU) with ``array``'s values and dtype; may share memory."""
     def to_numpy(self, x: Tensor) -> np.ndarray: """A fresh NumPy copy of ``x`` (detached from any graph)."""
     def dtype_of(self, x: Tensor) -> np.dtype: """``x``'s dtype as a NumPy dtype."""
+    def dtype_problem(self, dtype: np.dtype) -> str | None: """None if models compute in float ``dtype`` here, else why not (naming the op that fails)."""
     def shape(self, x: Tensor) -> tuple: """``x``'s shape as a tuple (None for sizes unknown in a traced graph)."""
     def device_of(self, x: Tensor) -> Any: """``x``'s device, None for the CPU."""
     def create_parameter(self, array: np.ndarray, name: str, trainable: bool, device: Any) -> tuple: """``(native parameter object, tensor that forward reads)`` over ``array`` (owned)."""

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import random, registry, selection
+from .dtypes import is_float as is_float_dtype
 from .errors import BackendTypeError, ShapeError, StateError
 from .module import Module
 from .module.binding import adapter_of_module
@@ -88,7 +89,7 @@ def value_and_grad(fn: Callable[..., Any], has_aux: bool = False) -> Callable[..
                              f"a tensor of shape {shape}. Reduce it first, e.g. ops.mean(loss).")
         is_float = _FLOAT.get(value.dtype)  # every framework's tensor has .dtype
         if is_float is None:
-            is_float = _FLOAT[value.dtype] = adapter.dtype_of(value).kind == "f"
+            is_float = _FLOAT[value.dtype] = is_float_dtype(adapter.dtype_of(value))
         if not is_float:  # torch and TF would give zeros, MXNet a gradient
             dtype = adapter.dtype_of(value)
             raise BackendTypeError(

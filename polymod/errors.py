@@ -31,6 +31,11 @@ class BackendTypeError(PolymodError, TypeError):
     """A tensor of the wrong backend, dtype or Python type."""
 
 
+class DTypeError(BackendTypeError):
+    """A dtype that does not fit: input of another float dtype than the model's, or a
+    dtype a backend cannot compute on its device (the message names backend, dtype, op)."""
+
+
 class ShapeError(PolymodError, ValueError):
     """A shape that does not fit the layer."""
 
@@ -84,6 +89,7 @@ class UnsupportedError(PolymodError, NotImplementedError):
 __all__ = [
     "PolymodError",
     "BackendTypeError",
+    "DTypeError",
     "ShapeError",
     "BackendNameError",
     "StateError",

@@ -144,7 +144,7 @@ class Handle:
             array = registry.adapter_of(data).to_numpy(data)
         except BackendTypeError:
             array = np.asarray(data)
-        if array.dtype.kind not in "biuf":
+        if array.dtype.kind not in "biuf" and array.dtype.name != "bfloat16":
             raise BackendTypeError(f"Expected numeric data for a {type(self).__name__}; "
                                    f"received dtype {array.dtype}.")
         return np.array(array, dtype=self.dtype)

@@ -67,7 +67,10 @@ def normalize_shape(shape: Sequence[Any]) -> tuple[int, ...]:
 
 
 def _finish(array: np.ndarray, backend: str | None, dtype: Any) -> Any:
-    return selection.chosen_adapter(backend).from_numpy(array.astype(dtype, copy=False))
+    from .dtypes import any_dtype
+
+    return selection.chosen_adapter(backend).from_numpy(array.astype(any_dtype(dtype),
+                                                                     copy=False))
 
 
 def rand(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import registry, selection
+from .dtypes import any_dtype
 from .errors import BackendTypeError
 from .random import normalize_shape
 
@@ -40,10 +41,10 @@ def asarray(data: Any, backend: str | None = None, dtype: Any = None) -> Any:
     except BackendTypeError:
         array = np.asarray(data)
     if dtype is not None:
-        array = array.astype(dtype, copy=False)
+        array = array.astype(any_dtype(dtype), copy=False)
     elif array.dtype.kind == "f" and array.dtype != np.float32:
         array = array.astype(np.float32)
-    elif array.dtype.kind not in "biuf":
+    elif array.dtype.kind not in "biuf" and array.dtype.name != "bfloat16":
         raise BackendTypeError(
             f"Expected numeric data for pm.asarray; received dtype {array.dtype} (from "
             f"{type(data).__qualname__}).{registry.conversion_hint(data)}")
@@ -58,7 +59,8 @@ def zeros(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> An
         >>> pm.zeros(2, 3, backend="numpy").shape
         (2, 3)
     """
-    return selection.chosen_adapter(backend).from_numpy(np.zeros(normalize_shape(shape), dtype))
+    array = np.zeros(normalize_shape(shape), any_dtype(dtype))
+    return selection.chosen_adapter(backend).from_numpy(array)
 
 
 def ones(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> Any:
@@ -69,4 +71,5 @@ def ones(*shape: Any, backend: str | None = None, dtype: Any = "float32") -> Any
         >>> pm.ones(3, backend="numpy")
         array([1., 1., 1.], dtype=float32)
     """
-    return selection.chosen_adapter(backend).from_numpy(np.ones(normalize_shape(shape), dtype))
+    array = np.ones(normalize_shape(shape), any_dtype(dtype))
+    return selection.chosen_adapter(backend).from_numpy(array)

@@ -101,9 +101,10 @@ CASES = {
         b"\0" * 56), "dtype int64"),
     "unknown_dtype": (lambda t: write_raw(t / "u.safetensors", {
         "weight": entry("X9", [2, 3], 0, 24)}, b"\0" * 24), "unknown dtype 'X9'"),
-    "bfloat16": (lambda t: write_raw(t / "b.safetensors", {
-        "weight": entry("BF16", [2, 3], 0, 12), "bias": entry("F32", [2], 12, 20)},
-        b"\0" * 20), "NumPy cannot hold"),
+    # BF16 loads (through ml_dtypes, tests/test_dtypes.py); float8 does not
+    "float8": (lambda t: write_raw(t / "b.safetensors", {
+        "weight": entry("F8_E4M3", [2, 3], 0, 6), "bias": entry("F32", [2], 6, 14)},
+        b"\0" * 14), "NumPy cannot hold"),
     "wrong_shape": (lambda t: write_raw(t / "w.safetensors", {
         "weight": entry("F32", [3, 2], 0, 24), "bias": entry("F32", [2], 24, 32)},
         b"\0" * 32), "shape (3, 2)"),

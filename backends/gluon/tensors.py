@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from polymod import aligned as _memory
+from polymod.errors import DTypeError
 
 from .framework import autograd, gluon, mnp, mx
 
@@ -17,6 +18,8 @@ def _context(device: Any) -> Any:
 
 
 def from_numpy(array: np.ndarray, device: Any = None) -> Any:
+    if array.dtype.name == "bfloat16":
+        raise DTypeError(f"Backend 'gluon' cannot hold bfloat16 data: {dtype_problem(array.dtype)}.")
     return mnp.array(array, dtype=array.dtype, ctx=_context(device))
 
 
@@ -33,6 +36,16 @@ def to_numpy(x: Any) -> np.ndarray:
 
 def dtype_of(x: Any) -> np.dtype:
     return np.dtype(x.dtype)
+
+
+def dtype_problem(dtype: np.dtype) -> str | None:
+    if dtype.name == "float16":
+        return ("MXNet 1.9 on the CPU has no float16 fully_connected ('only supported by "
+                "CuDNN'), and the error only comes out later, asynchronously")
+    if dtype.name == "bfloat16":
+        return ("MXNet 1.9 has no bfloat16 NumPy arrays (mx.np.array refuses ml_dtypes' "
+                "bfloat16) and computes bfloat16 only in a few oneDNN ops")
+    return None
 
 
 def shape(x: Any) -> tuple:

@@ -25,7 +25,8 @@ _CHUNK = 50  # tensors per multi_sgd_update call (it takes at most 60)
 def _split(xs: list) -> tuple[list[int], list[int]]:
     small, large = [], []
     for i, x in enumerate(xs):
-        (small if x.size < _SMALL else large).append(i)
+        # the fused kernels take their coefficients in float32: float64 goes by operators
+        (small if x.size < _SMALL and x.dtype == np.float32 else large).append(i)
     return small, large
 
 
@@ -108,6 +109,12 @@ def adam_(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, beta1: f
     axpby_(exp_avgs, beta1, grads, 1.0 - beta1)
     rescale = math.sqrt((1.0 - beta2) / (1.0 - float(np.float32(beta2))))
     for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+        if p.dtype != np.float32:  # adam_update's coefficients are float32: operators
+            addcmul_([v], beta2, [g], [g], 1.0 - beta2)
+            if decay:
+                _axpby_in_place(p, 1.0 - decay, None, 0.0)
+            addcdiv_sqrt_([p], 1.0, [m], [v], c, eps, -step_size)
+            continue
         w = p.as_nd_ndarray()
         if decay:
             w *= 1.0 - decay

@@ -28,6 +28,14 @@ def dtype_of(x: Any) -> np.dtype:
     return np.dtype(x.dtype)
 
 
+def dtype_problem(dtype: np.dtype) -> str | None:
+    if narrowed(dtype) != dtype:
+        return ("JAX computes float64 only with x64 on: call jax.config.update("
+                "'jax_enable_x64', True) before making arrays (without it every op, matmul "
+                "included, works in float32)")
+    return None
+
+
 def shape(x: Any) -> tuple:
     return tuple(x.shape)
 

@@ -66,6 +66,8 @@ def _conv2d(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, grou
     """Forward in NCHW (native on CPU, grouped and dilated too); TensorFlow's CPU kernels
     compute conv gradients only in NHWC without groups or dilation, so the backward
     pass goes through those."""
+    if x.dtype == tf.float64:  # TensorFlow's CPU conv takes NCHW in float32/16 only
+        return _conv2d_cpu_safe(x, w, stride, padding, dilation, groups)
     pads = [[0, 0], [0, 0], list(padding[0]), list(padding[1])]
     nhwc_pads = [0, 0, *padding[0], *padding[1], 0, 0]
     strides = [1, 1, stride[0], stride[1]]
@@ -122,11 +124,18 @@ def _pad_nchw(x: Any, padding: tuple, value: float) -> Any:
                   constant_values=value)
 
 
+def _avg_pool_nchw(x: Any, kernel: tuple, stride: tuple) -> Any:
+    if x.dtype == tf.float32:
+        return tf.nn.avg_pool2d(x, kernel, stride, "VALID", data_format="NCHW")
+    # TensorFlow's CPU average pool takes NCHW in float32 only
+    y = tf.nn.avg_pool2d(tf.transpose(x, (0, 2, 3, 1)), kernel, stride, "VALID")
+    return tf.transpose(y, (0, 3, 1, 2))
+
+
 def _nan_windows(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
     """Which pooling windows hold a NaN (TensorFlow's max pool skips NaN; PyTorch's keeps it)."""
     nan = tf.cast(tf.math.is_nan(x), x.dtype)
-    return tf.nn.avg_pool2d(_pad_nchw(nan, padding, 0.0), kernel, stride, "VALID",
-                            data_format="NCHW") > 0
+    return _avg_pool_nchw(_pad_nchw(nan, padding, 0.0), kernel, stride) > 0
 
 
 def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
@@ -137,8 +146,7 @@ def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
 
 
 def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
-    return tf.nn.avg_pool2d(_pad_nchw(x, padding, 0.0), kernel, stride, "VALID",
-                            data_format="NCHW")
+    return _avg_pool_nchw(_pad_nchw(x, padding, 0.0), kernel, stride)
 
 
 def dropout(x: Any, p: float) -> Any:

@@ -77,6 +77,11 @@ def adam_(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, beta1: f
         if decay:
             p.assign(p * (1.0 - decay))
         m.assign_add((g - m) * (1.0 - beta1))
+        if p.dtype != tf.float32:  # the fused kernel's beta2 trick is float32's (in
+            # bfloat16, 0.999 rounds to 1): torch's formula with plain ops
+            v.assign(v * beta2 + g * g * (1.0 - beta2))
+            p.assign_sub(m / (tf.sqrt(v) / c + eps) * step_size)
+            continue
         s = scalars.get(p.dtype)
         if s is None:
             s = scalars[p.dtype] = [_scalar(x, p) for x in

@@ -14,6 +14,8 @@ def linear(x: Any, weight: Any, bias: Any) -> Any:
         raise TypeError(f"linear expects an array; received {type(x).__qualname__}")
     with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 = NaN, overflow = inf,
         out = x @ weight.T  # silently, as the frameworks do
+        if out.dtype != x.dtype:  # ml_dtypes' bfloat16 @ bfloat16 gives float32
+            out = out.astype(x.dtype)
         return out if bias is None else out + bias
 
 

@@ -42,7 +42,12 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-matmul = np.matmul
+
+
+def matmul(a: Any, b: Any) -> Any:
+    out = np.matmul(a, b)
+    # ml_dtypes' bfloat16 @ bfloat16 gives float32
+    return out if out.dtype == a.dtype or a.dtype.name != "bfloat16" else out.astype(a.dtype)
 add = np.add
 subtract = np.subtract
 

@@ -19,6 +19,10 @@ def dtype_of(x: Any) -> np.dtype:
     return x.dtype
 
 
+def dtype_problem(dtype: np.dtype) -> None:
+    return None  # bfloat16 through ml_dtypes (matmul computes in float32, cast back)
+
+
 def shape(x: Any) -> tuple[int, ...]:
     return tuple(x.shape)
 

@@ -12,12 +12,19 @@ from polymod import aligned as _memory
 
 def from_numpy(array: np.ndarray, device: Any = None) -> torch.Tensor:
     # not np.ascontiguousarray: it turns a 0-d array into a 1-d one
-    tensor = torch.from_numpy(array if array.flags.c_contiguous else array.copy())
+    array = array if array.flags.c_contiguous else array.copy()
+    if array.dtype.name == "bfloat16":  # ml_dtypes' bfloat16: the same bits, no copy
+        tensor = torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    else:
+        tensor = torch.from_numpy(array)
     return tensor if device is None else tensor.to(device)
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
-    array = x.detach().cpu().numpy()
+    if x.dtype == torch.bfloat16:
+        array = x.detach().cpu().view(torch.int16).numpy().view(dtype_of(x))
+    else:
+        array = x.detach().cpu().numpy()
     # large ones aligned: the same one copy, and TensorFlow can then adopt it (.to("keras"))
     if array.nbytes >= _memory.ADOPT_MIN_BYTES:
         return _memory.aligned_copy(array)
@@ -35,6 +42,10 @@ def dtype_of(x: torch.Tensor) -> np.dtype:
         if name == "bfloat16":  # NumPy knows it by name once ml_dtypes is loaded
             import ml_dtypes  # noqa: F401 -- installed with TensorFlow and JAX
         return _DTYPES.setdefault(x.dtype, np.dtype(name))
+
+
+def dtype_problem(dtype: np.dtype) -> None:
+    return None
 
 
 def shape(x: torch.Tensor) -> tuple[int, ...]:
@@ -57,7 +68,7 @@ def create_constant(array: np.ndarray, device: Any) -> torch.Tensor:
 def assign(target: torch.Tensor, value: Any) -> None:
     """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place."""
     if isinstance(value, np.ndarray):  # not ascontiguousarray: it makes 0-d arrays 1-d
-        value = torch.from_numpy(np.array(value, copy=False, order="C"))
+        value = from_numpy(np.array(value, copy=False, order="C"))
     with torch.no_grad():
         target.copy_(value)
 

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import registry
+from ..dtypes import eps, is_float
 from ..errors import BackendTypeError
 from .leaves import map_leaves, named_leaves, tensor_array
 
@@ -96,11 +97,11 @@ class Recorder:
         except BackendTypeError:
             return value
         dtype = adapter.dtype_of(value)
-        if dtype.kind != "f":
+        if not is_float(dtype):
             return value
         shape = tuple(adapter.shape(value))
         signs = self._rng.integers(0, 2, size=shape) * 2 - 1
-        factor = (1.0 + float(np.finfo(dtype).eps) * signs).astype(dtype)
+        factor = (1.0 + eps(dtype) * signs).astype(dtype)
         return value * adapter.from_numpy(factor)
 
 

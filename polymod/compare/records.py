@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import registry
+from ..dtypes import float_dtype, is_float
 from .leaves import as_data
 from .running import Run, run_backend
 from .tolerance import GRAD_NOISE_FACTOR, GRAD_SCALE_FLOOR, default_rtol, difference, scale_of
@@ -67,7 +68,8 @@ def compare(factory: Callable[[], Any], inputs: Any = (), kwinputs: dict | None 
             rtol: float | None = None, atol: float | None = None, grads: bool = True,
             trace: bool = False, seed: int = 0, timing: bool = False,
             timeout: float | None = None,
-            progress: Callable[[str, bool], None] | None = None) -> list[Record]:
+            progress: Callable[[str, bool], None] | None = None,
+            dtype: Any = None) -> list[Record]:
     """Runs ``factory()`` on the NumPy reference and on ``backends``; one ``Record`` each.
 
     Args:
@@ -82,6 +84,10 @@ def compare(factory: Callable[[], Any], inputs: Any = (), kwinputs: dict | None 
             runs as the reference.
         mode: ``"eval"`` (dropout off, BatchNorm running statistics) or ``"train"``.
         rtol, atol: tolerances (default: by the output dtype; see ``tolerance``).
+        dtype: run the model in this dtype ("float16", "bfloat16", "float64"): the same
+            weights drawn, then cast (``Module.to(dtype=...)``) on every backend, the
+            reference included. Without ``backends``, the frameworks that cannot compute
+            it on the CPU are left out (MXNet float16/bfloat16, JAX float64 without x64).
         grads: compare the gradients of ``sum(leaf * R)`` per parameter across frameworks.
         trace: record and compare every submodule's output; ``Record.trace`` gets them.
         seed: seed of the weights and of the random draws during the forward pass.
@@ -107,6 +113,8 @@ def compare(factory: Callable[[], Any], inputs: Any = (), kwinputs: dict | None 
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise ValueError(f"compare expects {flag} to be a finite number >= 0; received "
                              f"{flag}={value!r}.")
+    if dtype is not None:
+        factory, backends = in_dtype(factory, float_dtype(dtype, "compare's dtype"), backends)
     args = as_data((inputs,) if not isinstance(inputs, (tuple, list)) else tuple(inputs))
     kwargs = as_data(dict(kwinputs or {}))
     frameworks = _frameworks(backends)
@@ -129,6 +137,19 @@ def compare(factory: Callable[[], Any], inputs: Any = (), kwinputs: dict | None 
     if not trace:
         job.locate(records)
     return records
+
+
+def in_dtype(factory: Callable[[], Any], dtype: np.dtype,
+             backends: Sequence[str] | None) -> tuple[Callable[[], Any], Any]:
+    """The factory whose model is cast to ``dtype``, and the backends that compute it."""
+    def made_in_dtype() -> Any:
+        return factory().to(dtype=dtype)
+
+    made_in_dtype.__qualname__ = getattr(factory, "__qualname__", "model")
+    if backends is None:
+        backends = [b for b in registry.available_backends()
+                    if registry.adapter(b).dtype_problem(dtype) is None]
+    return made_in_dtype, backends
 
 
 def _frameworks(backends: Sequence[str] | None) -> list[str]:
@@ -311,7 +332,7 @@ class _Job:
 def _noise(nudged: np.ndarray | None, clean: np.ndarray | None) -> float:
     """Largest change one rounding per submodule made to a leaf (0 if unknown)."""
     if nudged is None or clean is None or nudged.shape != clean.shape \
-            or clean.dtype.kind not in "fc":
+            or not (clean.dtype.kind == "c" or is_float(clean.dtype)):
         return 0.0
     delta = np.abs(nudged.astype(np.float64) - clean.astype(np.float64))
     delta = delta[np.isfinite(delta)]

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import ops, registry, selection
 from ..autograd import value_and_grad
+from ..dtypes import is_float
 from ..module import Module
 from ..random import seed as _seed
 from .instrument import Event, Recorder, Timeout, deadline, watching
@@ -53,7 +54,7 @@ def probe_weights(seed: int, index: int, shape: tuple, dtype: Any) -> np.ndarray
 
 def _float_dtype(net: Module) -> np.dtype:
     for _, handle in net.named_parameters():
-        if np.dtype(handle.dtype).kind == "f":
+        if is_float(np.dtype(handle.dtype)):
             return np.dtype(handle.dtype)
     return np.dtype("float32")
 
@@ -91,7 +92,7 @@ def run_backend(factory: Callable[[], Any], args: tuple, kwargs: dict, backend: 
                 def native(value: Any) -> Any:
                     if not isinstance(value, np.ndarray):
                         return value
-                    if value.dtype.kind == "f" and value.dtype != dtype:
+                    if is_float(value.dtype) and value.dtype != dtype:
                         value = value.astype(dtype)
                     return adapter.from_numpy(value)
 
@@ -144,7 +145,7 @@ def _probe_loss(seed: int) -> Callable[..., Any]:
             except Exception:
                 continue
             dtype = adapter.dtype_of(leaf)
-            if dtype.kind != "f":
+            if not is_float(dtype):
                 continue
             probe = adapter.from_numpy(probe_weights(seed, index, tuple(adapter.shape(leaf)),
                                                      dtype))

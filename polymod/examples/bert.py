@@ -33,6 +33,7 @@ import numpy as np
 
 import polymod as pm
 from polymod import nn, ops
+from polymod.dtypes import max_value
 
 # Hugging Face masks attention with the dtype's lowest value (added to the scores).
 _MASKED = float(np.finfo(np.float32).min)
@@ -67,10 +68,13 @@ def positions_like(ids: Any) -> Any:
     return ops.expand_dims(ops.arange(ops.shape(ids)[1], like=ids), 0)
 
 
-def additive_mask(attention_mask: Any) -> Any:
-    """``(N, L)`` 1-keep / 0-pad mask -> ``(N, 1, 1, L)`` float: 0 kept, dtype-min masked."""
-    keep = ops.astype(attention_mask, "float32")
-    return ops.reshape((1.0 - keep) * _MASKED, (ops.shape(keep)[0], 1, 1, ops.shape(keep)[1]))
+def additive_mask(attention_mask: Any, dtype: Any = "float32") -> Any:
+    """``(N, L)`` 1-keep / 0-pad mask -> ``(N, 1, 1, L)`` float: 0 kept, dtype-min masked
+    (the model's dtype: ``pm.float_dtype`` reads any framework's dtype object)."""
+    dtype = pm.float_dtype(dtype)
+    keep = ops.astype(attention_mask, dtype)
+    masked = _MASKED if dtype.name == "float32" else -max_value(dtype)
+    return ops.reshape((1.0 - keep) * masked, (ops.shape(keep)[0], 1, 1, ops.shape(keep)[1]))
 
 
 class BertEmbeddings(pm.Module):
@@ -256,8 +260,8 @@ class BertModel(pm.Module):
 
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
                 position_ids: Any = None) -> dict[str, Any]:
-        mask = None if attention_mask is None else additive_mask(attention_mask)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids)
+        mask = None if attention_mask is None else additive_mask(attention_mask, hidden.dtype)
         hidden = self.encoder(hidden, mask)
         out = {"last_hidden_state": hidden}
         if self.pooler is not None:

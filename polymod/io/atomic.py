@@ -112,7 +112,7 @@ def write_file(path: str | os.PathLike, entries: list[tuple[str, np.dtype, tuple
         with os.fdopen(fd, "wb") as f:
             f.write(head)
             for make in tensors:  # one tensor in memory at a time
-                f.write(memoryview(np.ascontiguousarray(make())).cast("B"))
+                f.write(np.ascontiguousarray(make()).reshape(-1).view(np.uint8).data)
             f.flush()
             os.fsync(f.fileno())
             os.replace(tmp, target)  # still locked: a cleaner never takes it for an orphan

@@ -26,8 +26,13 @@ from ..errors import WeightsFileError, WeightsFileOSError
 #: NumPy dtype name -> safetensors code, for every dtype NumPy holds.
 DTYPE_CODES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64",
                "int32": "I32", "int16": "I16", "int8": "I8", "uint64": "U64", "uint32": "U32",
-               "uint16": "U16", "uint8": "U8", "bool": "BOOL"}
-NUMPY_DTYPES = {code: np.dtype(name) for name, code in DTYPE_CODES.items()}
+               "uint16": "U16", "uint8": "U8", "bool": "BOOL", "bfloat16": "BF16"}
+NUMPY_DTYPES = {code: np.dtype(name) for name, code in DTYPE_CODES.items() if code != "BF16"}
+try:  # BF16 through ml_dtypes' bfloat16 (installed with torch's extra, TensorFlow, JAX)
+    import ml_dtypes
+    NUMPY_DTYPES["BF16"] = np.dtype(ml_dtypes.bfloat16)
+except ImportError:  # BF16 tensors are then refused by name ("NumPy cannot hold")
+    pass
 # every dtype safetensors knows, with its item size (those NumPy cannot hold included)
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8,
             "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}

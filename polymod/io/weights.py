@@ -62,7 +62,8 @@ def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return read_tensors(path, header, list(header))
 
 
-def load(net: Any, path: str | os.PathLike, strict: bool = True) -> LoadResult:
+def load(net: Any, path: str | os.PathLike, strict: bool = True,
+         dtype: Any = None) -> LoadResult:
     """Loads a safetensors file into ``net`` (on any backend); all-or-nothing.
 
     Every problem (missing or unexpected names, shapes, dtypes, a corrupt file) is
@@ -70,9 +71,25 @@ def load(net: Any, path: str | os.PathLike, strict: bool = True) -> LoadResult:
     model is unchanged then. Names, shapes and dtypes are checked from the header,
     before any tensor is read, so a mismatched file costs no memory. Lazy shapes
     not known yet are taken from the file.
+
+    The model keeps its dtype: the file's floats (F16, BF16, F32, F64) are cast into
+    it, refused where a value would overflow. ``dtype`` ("bfloat16", ...) first casts
+    the model (``net.to(dtype=...)``), so a bfloat16 file loads into a float32-built
+    model without a float32 copy of the weights in the end.
+
+    Example:
+        >>> import os, tempfile, polymod as pm
+        >>> path = os.path.join(tempfile.mkdtemp(), "half.safetensors")
+        >>> pm.save(pm.nn.Linear(3, 2, dtype="bfloat16"), path)
+        >>> net = pm.nn.Linear(3, 2)
+        >>> _ = pm.load(net, path, dtype="bfloat16")
+        >>> net.weight.dtype.name
+        'bfloat16'
     """
     path = checked_path(path, "read weights file")
     header = read_header(path)
+    if dtype is not None:
+        net.to(dtype=dtype)
     expected = dict(net.named_handles(KINDS_ALL, remove_duplicate=False))
     state: dict[str, Any] = {}
     wanted = []

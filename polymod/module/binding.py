@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BackendTypeError
+from .casting import check_backend_dtype
 
 
 class Binding:
@@ -48,7 +49,10 @@ def bind_tree(root: Any, adapter: Any, device: Any) -> Any:
                 f"Cannot bind {type(root).__name__} to {adapter.NAME!r}: its submodule "
                 f"'{path}' ({type(module).__name__}) is already bound to {other.NAME!r}. "
                 f"Use module.to({adapter.NAME!r}) to get a copy on the other backend.")
-    for name, handle in root.named_handles():
+    handles = root.named_handles()
+    for dtype in {h.dtype for _, h in handles if h.dtype.name in ("float16", "bfloat16", "float64")}:
+        check_backend_dtype(adapter, dtype, root)
+    for name, handle in handles:
         handle.bind(adapter, device, path=name)
     for _, module in named:
         d = module.__dict__

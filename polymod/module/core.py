@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .. import registry, selection
-from . import diagnose, registration
+from ..dtypes import FLOAT_NAMES, float_dtype
+from ..errors import BackendNameError, BackendTypeError
+from . import casting, diagnose, registration
 from .binding import adapter_of_module, bind_tree
 from .lazy import LazyShapes
 from .registration import Registration
@@ -27,6 +29,19 @@ _NOTHING = object()  # __call__ got no positional argument
 #: Tensor types that take ``__call__``'s fast path: the frameworks' own (never NumPy data,
 #: which is converted first). Filled by the registry as adapters load.
 _fast_types = registry.framework_types
+
+
+def _is_dtype_name(name: str) -> bool:
+    """Whether ``net.to(name)`` means a dtype (torch habit: ``net.to("bfloat16")``)."""
+    try:
+        registry.canonical_name(name)
+        return False
+    except BackendNameError:
+        pass
+    try:
+        return float_dtype(name).name in FLOAT_NAMES
+    except BackendTypeError:
+        return False
 
 
 class Module(Registration, Traversal, State, LazyShapes):
@@ -47,6 +62,14 @@ class Module(Registration, Traversal, State, LazyShapes):
     """
 
     training: bool
+    dtype_argument: bool = False
+    """Set to True on a layer with parameters: its ``__init__`` then takes ``dtype=``
+    (``nn.Linear(4, 2, dtype="bfloat16")``), the values drawn as in float32 and cast."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.dtype_argument and "__init__" in cls.__dict__:
+            cls.__init__ = casting.with_dtype_argument(cls.__dict__["__init__"])
 
     def __init__(self) -> None:
         d = self.__dict__
@@ -97,17 +120,42 @@ class Module(Registration, Traversal, State, LazyShapes):
         adapter = adapter_of_module(self)
         return None if adapter is None else adapter.NAME
 
-    def to(self: T, backend: str | None = None, device: Any = None) -> T:
+    def to(self: T, backend: str | None = None, device: Any = None, *,
+           dtype: Any = None) -> T:
         """The model on ``backend``: itself if it is already there or not yet bound (it
         binds), otherwise a copy with the same weights (this model is left untouched).
+
+        ``dtype`` ("float16", "bfloat16", "float32", "float64", or a NumPy / framework
+        dtype) casts the float parameters, buffers and constants in place, as torch's
+        ``to(dtype)`` does (integer buffers keep theirs); ``net.to("bfloat16")`` alone is
+        read as a dtype. Make optimisers and twins after it: they hold the old storage.
+
+        Raises:
+            DTypeError: the backend cannot compute in ``dtype`` on the CPU (the message
+                says why, naming the op).
 
         Example:
             >>> import polymod as pm
             >>> net = pm.nn.Linear(2, 3)
             >>> net.to("numpy") is net
             True
+            >>> net.to(dtype="bfloat16").weight.dtype.name
+            'bfloat16'
         """
+        if dtype is None and isinstance(backend, str) and _is_dtype_name(backend):
+            backend, dtype = None, backend
+        if backend is None and device is None and dtype is not None:
+            return casting.cast_tree(self, float_dtype(dtype))
         adapter = selection.chosen_adapter(backend)
+        if dtype is not None:
+            dtype = float_dtype(dtype)
+            casting.check_backend_dtype(adapter, dtype, self)
+            mine = adapter_of_module(self)
+            if mine is adapter:
+                return casting.cast_tree(self, dtype)
+            # cast while the values are NumPy data, then bind: one conversion less
+            net = self if mine is None else self.unbound_copy()
+            return bind_tree(casting.cast_tree(net, dtype), adapter, device)
         mine = adapter_of_module(self)
         if mine is None:
             return bind_tree(self, adapter, device)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import registry
-from ..errors import BackendTypeError, PolymodError
+from ..dtypes import FLOAT_NAMES
+from ..errors import BackendTypeError, DTypeError, PolymodError
 from .tree import Traversal
 
 _ENTRY_POINTS = ("forward", "build")
@@ -90,9 +91,11 @@ def _check_inputs(module: Any, inputs: tuple) -> PolymodError | None:
     except (TypeError, ImportError):  # a dtype NumPy cannot name here (bfloat16)
         dtype = str(getattr(x, "dtype", "unknown")).rpartition(".")[2]
     if dtype != module._dtype and not module.accepts_integer_input:
-        return BackendTypeError(
-            f"{name} expects {module._dtype} input; received a {owner.NAME} tensor of dtype "
-            f"{dtype}. Convert it with ops.cast(x, '{module._dtype}').")
+        message = (f"{name} expects {module._dtype} input; received a {owner.NAME} tensor of "
+                   f"dtype {dtype}. Convert it with ops.cast(x, '{module._dtype}')")
+        if str(dtype) in FLOAT_NAMES:  # another float dtype: the model could follow it
+            return DTypeError(f"{message}, or the model with net.to(dtype='{dtype}').")
+        return BackendTypeError(f"{message}.")
     return module.check_input(*inputs)
 
 

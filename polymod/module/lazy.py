@@ -167,7 +167,7 @@ class LazyShapes:
             x = _plain_array(self, x)
         if x.dtype != dtype:
             kind = x.dtype.kind
-            if kind == "f":
+            if kind == "f" or x.dtype.name == "bfloat16":
                 x = x.astype(dtype)
             elif kind not in "biu":
                 raise BackendTypeError(

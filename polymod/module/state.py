@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from .. import registry
+from ..dtypes import is_float, max_value
 from ..errors import (
     BackendTypeError,
     StateError,
@@ -41,7 +42,8 @@ class LoadResult(NamedTuple):
 def compatible(source: np.dtype, target: np.dtype) -> bool:
     """Whether values of dtype ``source`` may be cast into a handle of dtype ``target``
     (the same kind; integers and bools mix)."""
-    return source.kind == target.kind or (source.kind in "iub" and target.kind in "iub")
+    return (source.kind == target.kind or (source.kind in "iub" and target.kind in "iub")
+            or (is_float(source) and is_float(target)))
 
 
 def _as_numpy(value: Any) -> np.ndarray:
@@ -93,7 +95,7 @@ def load_into(net: Any, state: Mapping[str, Any], strict: bool, source: str) -> 
         earlier = chosen.get(id(handle))
         if earlier is not None:
             if earlier[2].shape != array.shape or not np.array_equal(
-                    earlier[2], array, equal_nan=array.dtype.kind == "f"):
+                    earlier[2], array, equal_nan=is_float(array.dtype)):
                 problems.append(f"{name!r} and {earlier[0]!r} name the same shared tensor "
                                 f"but hold different values")
             continue
@@ -111,11 +113,14 @@ def load_into(net: Any, state: Mapping[str, Any], strict: bool, source: str) -> 
 def _overflows(array: np.ndarray, dtype: np.dtype) -> bool:
     """Whether casting float ``array`` to the narrower float ``dtype`` turns finite values
     into inf."""
-    if array.dtype.kind != "f" or dtype.kind != "f" or dtype.itemsize >= array.dtype.itemsize:
+    if not (is_float(array.dtype) and is_float(dtype)):
         return False
-    limit = np.finfo(dtype).max
+    limit = max_value(dtype)
+    if limit >= max_value(array.dtype):
+        return False
     with np.errstate(invalid="ignore"):
-        return bool(np.any(np.abs(array[np.isfinite(array)]) > limit))
+        values = array.astype(np.float32) if array.dtype.name == "bfloat16" else array
+        return bool(np.any(np.abs(values[np.isfinite(values)]) > limit))
 
 
 def _lazy_shape_problems(net: Any, arrays: dict) -> list[str]:

@@ -57,6 +57,8 @@ class MultiheadAttention(Module):
         ((3, 5, 8), (3, 5, 5))
     """
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False,
                  kdim: int | None = None, vdim: int | None = None, batch_first: bool = False):
@@ -213,6 +215,8 @@ class TransformerEncoderLayer(Module):
         >>> layer(pm.rand(3, 5, 8, backend="numpy")).shape
         (3, 5, 8)
     """
+
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: Any = "relu", layer_norm_eps: float = 1e-5,

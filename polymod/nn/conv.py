@@ -33,6 +33,8 @@ def _tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
 class _ConvNd(Module):
     nd = 2
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, in_channels: int | None, out_channels: int, kernel_size: Any,
                  stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
                  bias: bool = True, padding_mode: str = "zeros"):
@@ -174,14 +176,15 @@ class Conv2d(_ConvNd):
 
 def LazyConv1d(out_channels: int, kernel_size: Any, stride: Any = 1,  # noqa: N802
                padding: Any = 0, dilation: Any = 1, groups: int = 1,
-               bias: bool = True) -> Conv1d:
+               bias: bool = True, dtype: Any = None) -> Conv1d:
     """A ``Conv1d`` whose ``in_channels`` come from the first input (PyTorch habit)."""
-    return Conv1d(None, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+    return Conv1d(None, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                  dtype=dtype)
 
 
 def LazyConv2d(out_channels: int, kernel_size: Any, stride: Any = 1,  # noqa: N802
                padding: Any = 0, dilation: Any = 1, groups: int = 1,
-               bias: bool = True) -> Conv2d:
+               bias: bool = True, dtype: Any = None) -> Conv2d:
     """A ``Conv2d`` whose ``in_channels`` come from the first input (PyTorch habit).
 
     Example:
@@ -191,7 +194,8 @@ def LazyConv2d(out_channels: int, kernel_size: Any, stride: Any = 1,  # noqa: N8
         >>> type(conv).__name__, conv.in_channels
         ('Conv2d', 3)
     """
-    return Conv2d(None, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+    return Conv2d(None, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                  dtype=dtype)
 
 
 class _Pool2d(Module):

@@ -21,6 +21,8 @@ from .conv import _tuple
 class _ConvTransposeNd(Module):
     nd = 2
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True,
                  dilation: Any = 1, padding_mode: str = "zeros"):

@@ -34,6 +34,8 @@ class Embedding(Module):
 
     accepts_integer_input = True
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0,
                  scale_grad_by_freq: bool = False, sparse: bool = False,

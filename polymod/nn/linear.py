@@ -41,6 +41,8 @@ class Linear(Module):
         (2, 4)
     """
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, in_features: int | None, out_features: int, bias: bool = True,
                  activation: str | Callable[[Any], Any] | None = None):
         super().__init__()
@@ -134,7 +136,7 @@ class Linear(Module):
         return text + (f", activation={act!r}" if act else "")
 
 
-def LazyLinear(out_features: int, bias: bool = True) -> Linear:  # noqa: N802 -- a layer name
+def LazyLinear(out_features: int, bias: bool = True, dtype: Any = None) -> Linear:  # noqa: N802 -- a layer name
     """A ``Linear`` whose ``in_features`` is inferred from the first input (PyTorch habit).
 
     Returns a ``Linear`` (as PyTorch's ``LazyLinear`` becomes one after its first call),
@@ -146,7 +148,7 @@ def LazyLinear(out_features: int, bias: bool = True) -> Linear:  # noqa: N802 --
         >>> layer(pm.rand(2, 20, backend="numpy")).shape, layer.in_features
         ((2, 4), 20)
     """
-    return Linear(None, out_features, bias)
+    return Linear(None, out_features, bias, dtype=dtype)
 
 
 def Dense(units: int, activation: str | Callable[[Any], Any] | None = None,  # noqa: N802

@@ -42,6 +42,8 @@ def same_dtype(X: Any, weight: Any) -> None:
 class _BatchNorm(Module):
     dims: tuple[int, ...] = (2, 3)
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, num_features: int | None, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True):
         super().__init__()
@@ -186,15 +188,17 @@ class BatchNorm2d(_BatchNorm):
 
 
 def LazyBatchNorm1d(eps: float = 1e-5, momentum: float | None = 0.1,  # noqa: N802
-                    affine: bool = True, track_running_stats: bool = True) -> BatchNorm1d:
+                    affine: bool = True, track_running_stats: bool = True,
+                    dtype: Any = None) -> BatchNorm1d:
     """A ``BatchNorm1d`` whose ``num_features`` come from the first input."""
-    return BatchNorm1d(None, eps, momentum, affine, track_running_stats)
+    return BatchNorm1d(None, eps, momentum, affine, track_running_stats, dtype=dtype)
 
 
 def LazyBatchNorm2d(eps: float = 1e-5, momentum: float | None = 0.1,  # noqa: N802
-                    affine: bool = True, track_running_stats: bool = True) -> BatchNorm2d:
+                    affine: bool = True, track_running_stats: bool = True,
+                    dtype: Any = None) -> BatchNorm2d:
     """A ``BatchNorm2d`` whose ``num_features`` come from the first input."""
-    return BatchNorm2d(None, eps, momentum, affine, track_running_stats)
+    return BatchNorm2d(None, eps, momentum, affine, track_running_stats, dtype=dtype)
 
 
 class LayerNorm(Module):
@@ -209,6 +213,8 @@ class LayerNorm(Module):
         >>> ln(pm.rand(2, 4, backend="numpy")).shape
         (2, 4)
     """
+
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
 
     def __init__(self, normalized_shape: Any, eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True):

@@ -47,6 +47,8 @@ class GroupNorm(Module):
         (3, 4, 5)
     """
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True):
         super().__init__()
@@ -73,6 +75,8 @@ class GroupNorm(Module):
 
 class _InstanceNorm(Module):
     nd = 2
+
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = False, track_running_stats: bool = False):

@@ -40,6 +40,8 @@ def _check_size(name: str, value: Any, minimum: int = 1) -> None:
 class RNNBase(Module):
     """Shared machinery of ``RNN``, ``GRU`` and ``LSTM`` (use those)."""
 
+    dtype_argument = True  # __init__ takes dtype= (Module.__init_subclass__)
+
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0):

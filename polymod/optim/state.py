@@ -167,7 +167,7 @@ def _checked_state(opt: Optimizer, name: str, handle: Any, per_param: Mapping[st
             problems.append(f"{name!r} {key} has shape {array.shape}, the parameter "
                             f"{shape}")
             continue
-        if array.dtype.kind != "f":
+        if array.dtype.kind != "f" and array.dtype.name != "bfloat16":
             problems.append(f"{name!r} {key} has dtype {array.dtype}, not float")
             continue
         out[key] = np.ascontiguousarray(array, dtype=handle.dtype)

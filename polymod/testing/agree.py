@@ -10,6 +10,7 @@ import numpy as np
 from .. import registry
 from ..compare import Record, compare
 from ..compare.report import details
+from ..dtypes import float_dtype
 from ..module import Module
 from ..tensor import to_numpy
 
@@ -38,7 +39,8 @@ def assert_backends_agree(factory: Callable[[], Module], *inputs: Any,
                           backends: Sequence[str] | None = None, mode: str = "eval",
                           rtol: float | None = None, atol: float | None = None,
                           grads: bool = True, trace: bool = False, seed: int = 0,
-                          timeout: float | None = None, **kwinputs: Any) -> list[Record]:
+                          timeout: float | None = None, dtype: Any = None,
+                          **kwinputs: Any) -> list[Record]:
     """Builds ``factory()`` from the same seed on each backend and checks the numbers agree.
 
     Inputs are NumPy data of any dtype, positional and keyword (floats become the
@@ -60,7 +62,9 @@ def assert_backends_agree(factory: Callable[[], Module], *inputs: Any,
         rtol, atol: tolerances (default: by dtype, 1e-5 of the scale for float32).
         grads: compare gradients too.
         trace: compare every submodule's output, not only the model's.
-        seed, timeout: as in ``polymod.compare.compare``.
+        seed, timeout, dtype: as in ``polymod.compare.compare`` (``dtype="bfloat16"``:
+            the model cast after drawing, tolerances scaled to the dtype; backends that
+            cannot compute it are left out unless named).
 
     Returns:
         The per-backend records (``polymod.compare.Record``).
@@ -73,10 +77,13 @@ def assert_backends_agree(factory: Callable[[], Module], *inputs: Any,
         ...     lambda: nn.Sequential(nn.LazyLinear(8), nn.ReLU()), X, backends=["torch"])
     """
     chosen = _chosen(backends)
+    if dtype is not None and backends is None:
+        wanted = float_dtype(dtype, "assert_backends_agree's dtype")
+        chosen = [b for b in chosen if registry.adapter(b).dtype_problem(wanted) is None]
     name = getattr(factory, "__qualname__", None) or type(factory).__name__
     records = compare(factory, inputs, kwinputs, backends=chosen, name=name, mode=mode,
                       rtol=rtol, atol=atol, grads=grads, trace=trace, seed=seed,
-                      timeout=timeout)
+                      timeout=timeout, dtype=dtype)
     failures = details(records)
     if failures:
         raise AssertionError(f"Backends disagree ({mode} mode):\n  " + "\n  ".join(failures))
