@@ -83,6 +83,7 @@ class Adapter(Protocol):
     # -- native objects ---------------------------------------------------------------
     def native_twin(self, module: Any) -> Any: """The framework's own model object over ``module``'s parameter storage."""
     def export_weights(self, source: Any) -> Any: """A framework model's weights: ``{name: array}`` or a list in creation order."""
+    def compile_module(self, module: Any, training: bool, options: dict) -> Callable: """``module`` (bound, built, in mode ``training``) compiled by the framework, ``options`` its compiler's keywords: a function of the inputs over the model's own storage; ``UnsupportedError`` naming the backend and why where it cannot."""
 
     # -- elementwise ------------------------------------------------------------------
     def relu(self, x: Tensor) -> Tensor: """max(x, 0), NaN kept."""

@@ -1,8 +1,9 @@
 """Normalisation and dropout layers, with PyTorch's conventions and ``state_dict`` keys.
 
-``BatchNorm1d/2d`` are built from ``polymod.ops`` (not from the frameworks' batch-norm
-ops, whose conventions differ: MXNet's momentum is the weight of the *old* value), so
-the arithmetic is the same everywhere:
+``BatchNorm1d/2d`` have PyTorch's arithmetic on every backend (the frameworks' own
+batch-norm ops differ: MXNet's momentum is the weight of the *old* value). They run an
+adapter's fused kernel (``FUSED["batch_norm"]``, ``F.batch_norm`` on PyTorch) where it
+has one with these numbers, and are built from ``polymod.ops`` elsewhere:
 
 * training: normalise with the batch mean and the biased batch variance; update
   ``running_mean``/``running_var`` with ``(1 - momentum) * running + momentum * batch``
@@ -83,7 +84,7 @@ class _BatchNorm(Module):
         return check_shapes(self, shapes, {name: (c,) for name in _PER_CHANNEL})
 
     def bound_functions(self, adapter: Any) -> dict[str, Any]:
-        return {"no_grad": adapter.no_grad}
+        return {"no_grad": adapter.no_grad, "fused": adapter.FUSED.get("batch_norm")}
 
     def _check_rank(self, X: Any) -> None:
         rank = len(X.shape)
@@ -99,6 +100,9 @@ class _BatchNorm(Module):
         if reference is not None:
             same_dtype(X, reference)
         axes = (0,) + tuple(range(2, rank))
+        fused = self._bound.fused
+        if fused is not None:
+            return self._fused(fused, X, axes)
         shape = (1, self.num_features) + (1,) * (rank - 2)
         if self.training or not self.track_running_stats:
             mean = ops.mean(X, axis=axes, keepdims=True)
@@ -114,15 +118,39 @@ class _BatchNorm(Module):
             out = out * ops.reshape(self.weight, shape) + ops.reshape(self.bias, shape)
         return out
 
-    def _update(self, X: Any, mean: Any, var: Any, axes: tuple) -> None:
-        sizes = [X.shape[a] for a in axes]
+    def _fused(self, fused: Any, X: Any, axes: tuple) -> Any:
+        """The framework's fused kernel: it normalises and, given the running statistics
+        in training mode, writes them in place (unbiased variance, weight ``factor``)."""
+        if not self.track_running_stats:
+            return fused(X, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        if not self.training:
+            return fused(X, self.running_mean, self.running_var, self.weight, self.bias,
+                         False, 0.0, self.eps)
+        self._check_batch(X, axes)
+        handles = self._params
         with self._bound.no_grad():
-            if all(isinstance(s, int) for s in sizes):
-                n = int(np.prod(sizes))
-                if n <= 1:
-                    raise ShapeError(f"{type(self).__name__} in training mode expects more than "
-                                     f"1 value per channel; received input of shape "
-                                     f"{tuple(X.shape)}.")
+            handles["num_batches_tracked"].assign(self.num_batches_tracked + 1)
+        factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+                  else self.momentum)
+        return fused(X, self.running_mean, self.running_var, self.weight, self.bias, True,
+                     factor, self.eps)
+
+    def _check_batch(self, X: Any, axes: tuple) -> int | None:
+        """The number of values per channel (None when traced); fails for 1 or fewer."""
+        sizes = [X.shape[a] for a in axes]
+        if not all(isinstance(s, int) for s in sizes):
+            return None
+        n = int(np.prod(sizes))
+        if n <= 1:
+            raise ShapeError(f"{type(self).__name__} in training mode expects more than "
+                             f"1 value per channel; received input of shape "
+                             f"{tuple(X.shape)}.")
+        return n
+
+    def _update(self, X: Any, mean: Any, var: Any, axes: tuple) -> None:
+        with self._bound.no_grad():
+            n = self._check_batch(X, axes)
+            if n is not None:
                 unbiased = var * (n / (n - 1))
             else:  # symbolic batch size (a traced graph)
                 n = ops.sum(ops.ones_like(X), axis=axes, keepdims=True)
