@@ -17,6 +17,14 @@ import polymod as pm
 from polymod import nn, ops
 from polymod.examples import bert, chapter, resnet
 
+# torch's own warnings while dynamo/inductor work: dynamo reads `.grad` of the tensors a
+# graph break hands over (BERT's dict output has one), inductor imports torch.jit APIs
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf"
+                               ":UserWarning"),
+    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated"
+                               ":DeprecationWarning"),
+]
 COMPILING = ("torch", "keras", "jax")
 # outputs of a compiled graph may sum in another order than eager kernels
 TOLERANCE = {"rtol": 2e-4, "atol": 2e-5}

@@ -11,8 +11,10 @@ from polymod import aligned as _memory
 
 
 def from_numpy(array: np.ndarray, device: Any = None) -> torch.Tensor:
-    # not np.ascontiguousarray: it turns a 0-d array into a 1-d one
-    tensor = torch.from_numpy(array if array.flags.c_contiguous else array.copy())
+    if torch.compiler.is_compiling():  # dynamo traces NumPy as torch, but not `.flags`
+        tensor = torch.as_tensor(array)
+    else:  # not np.ascontiguousarray: it turns a 0-d array into a 1-d one
+        tensor = torch.from_numpy(array if array.flags.c_contiguous else array.copy())
     return tensor if device is None else tensor.to(device)
 
 

@@ -18,6 +18,7 @@ same on every backend; see ``Dropout`` for graph modes.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -140,7 +141,7 @@ class _BatchNorm(Module):
         sizes = [X.shape[a] for a in axes]
         if not all(isinstance(s, int) for s in sizes):
             return None
-        n = int(np.prod(sizes))
+        n = math.prod(sizes)
         if n <= 1:
             raise ShapeError(f"{type(self).__name__} in training mode expects more than "
                              f"1 value per channel; received input of shape "
