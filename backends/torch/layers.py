@@ -121,7 +121,7 @@ def _batch_norm(x: torch.Tensor, running_mean: Any, running_var: Any, weight: An
     """``nn.BatchNorm``'s kernel: with batch statistics and running ones given, it writes
     ``(1 - factor) * running + factor * batch`` (unbiased variance) into them in place."""
     return F.batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor,
-                        eps)
+                        eps), None
 
 
 #: polymod.ops name -> PyTorch's fused kernel (the composed forms' numbers, one kernel)

@@ -104,7 +104,10 @@ class _BatchNorm(Module):
         fused = self._bound.fused
         if fused is not None:
             return self._fused(fused, X, axes)
-        shape = (1, self.num_features) + (1,) * (rank - 2)
+        return self._composed(X, axes)
+
+    def _composed(self, X: Any, axes: tuple) -> Any:
+        shape = (1, self.num_features) + (1,) * (len(axes) - 1)
         if self.training or not self.track_running_stats:
             mean = ops.mean(X, axis=axes, keepdims=True)
             centred = X - mean
@@ -120,21 +123,33 @@ class _BatchNorm(Module):
         return out
 
     def _fused(self, fused: Any, X: Any, axes: tuple) -> Any:
-        """The framework's fused kernel: it normalises and, given the running statistics
-        in training mode, writes them in place (unbiased variance, weight ``factor``)."""
+        """The framework's fused kernel (``FUSED["batch_norm"]``).
+
+        It returns ``(out, stats)``: ``stats`` None when it wrote the running statistics
+        in place (or had none to write), else ``(new_mean, new_var)`` for the handles
+        (``(1 - factor) * running + factor * batch``, unbiased variance); or None when it
+        cannot take this input (then the composed form runs)."""
         if not self.track_running_stats:
-            return fused(X, None, None, self.weight, self.bias, True, 0.0, self.eps)
-        if not self.training:
-            return fused(X, self.running_mean, self.running_var, self.weight, self.bias,
-                         False, 0.0, self.eps)
-        self._check_batch(X, axes)
-        handles = self._params
-        with self._bound.no_grad():
-            handles["num_batches_tracked"].assign(self.num_batches_tracked + 1)
-        factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None
-                  else self.momentum)
-        return fused(X, self.running_mean, self.running_var, self.weight, self.bias, True,
-                     factor, self.eps)
+            result = fused(X, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        elif not self.training:
+            result = fused(X, self.running_mean, self.running_var, self.weight, self.bias,
+                           False, 0.0, self.eps)
+        elif self.momentum is None:  # the factor depends on a tensor: composed, no sync
+            return self._composed(X, axes)
+        else:
+            self._check_batch(X, axes)
+            result = fused(X, self.running_mean, self.running_var, self.weight, self.bias,
+                           True, self.momentum, self.eps)
+            if result is not None:
+                handles = self._params
+                with self._bound.no_grad():
+                    handles["num_batches_tracked"].assign(self.num_batches_tracked + 1)
+                    if result[1] is not None:
+                        handles["running_mean"].assign(result[1][0])
+                        handles["running_var"].assign(result[1][1])
+        if result is None:
+            return self._composed(X, axes)
+        return result[0]
 
     def _check_batch(self, X: Any, axes: tuple) -> int | None:
         """The number of values per channel (None when traced); fails for 1 or fewer."""
