@@ -17,14 +17,9 @@ import polymod as pm
 from polymod import nn, ops
 from polymod.examples import bert, chapter, resnet
 
-# torch's own warnings while dynamo/inductor work: dynamo reads `.grad` of the tensors a
-# graph break hands over (BERT's dict output has one), inductor imports torch.jit APIs
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf"
-                               ":UserWarning"),
-    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated"
-                               ":DeprecationWarning"),
-]
+# torch's own warning while inductor works (it imports torch.jit APIs)
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated"
+                                        ":DeprecationWarning")
 COMPILING = ("torch", "keras", "jax")
 # outputs of a compiled graph may sum in another order than eager kernels
 TOLERANCE = {"rtol": 2e-4, "atol": 2e-5}
@@ -96,6 +91,29 @@ def test_compiled_forward_equals_eager_in_eval_and_training(backend, model):
     assert_same_numbers(fast(X), eager(X), **TOLERANCE)
 
 
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("model", ["conv_bn", "bert"])
+def test_torch_compile_traces_polymod_without_graph_breaks(model):
+    from torch._dynamo.eval_frame import explain  # torch._dynamo.explain, as defined
+
+    if model == "bert":
+        net = bert.BertModel(hidden_size=32, num_hidden_layers=1, intermediate_size=64,
+                             vocab_size=50).to("torch")
+        inputs = bert.bert_inputs(2, 8, vocab_size=50)
+        args = [pm.asarray(inputs[k], backend="torch")
+                for k in ("input_ids", "attention_mask", "token_type_ids")]
+    else:
+        net, X = _conv_bn()
+        args = [pm.asarray(X, backend="torch")]
+        net(*args)
+    twin = pm.native(net)
+    for training in (False, True):
+        twin.train(training)
+        explained = explain(twin)(*args)
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0), \
+            [b.reason for b in explained.break_reasons]
+
+
 @pytest.mark.backends(*COMPILING)
 def test_compiled_bert_tiny_equals_eager(backend):
     def make():
@@ -154,6 +172,7 @@ def test_torch_compiled_module_trains_with_backward():
 
     eager, net, X = _pair(_conv_bn, "torch")
     fast = pm.compile(net, backend="aot_eager")
+    assert callable(pm.native)  # still the function: the adapter did not rebind the name
     for model in (eager, fast):
         model(X).square().sum().backward()
     for (name, p), q in zip(eager.named_parameters(), net.parameters(), strict=True):

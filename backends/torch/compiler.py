@@ -9,8 +9,8 @@ import torch
 
 
 def compile_module(module: Any, training: bool, options: dict) -> Callable:
+    from polymod import native  # the function (importing polymod.native would rebind the name)
     from polymod.errors import UnsupportedError
-    from polymod.native import native
 
     twin = native(module)
     try:

@@ -26,7 +26,12 @@ def to_numpy(x: torch.Tensor) -> np.ndarray:
     return array.copy()
 
 
-_DTYPES: dict[torch.dtype, np.dtype] = {}
+# filled up front for NumPy's dtypes: a first entry written while torch.compile traces
+# would be a side effect holding a NumPy dtype, which dynamo cannot replay (a graph break)
+_DTYPES: dict[torch.dtype, np.dtype] = {
+    getattr(torch, name): np.dtype(name) for name in (
+        "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
+        "complex64", "complex128")}
 
 
 def dtype_of(x: torch.Tensor) -> np.dtype:
