@@ -47,7 +47,12 @@ class Adapter(Protocol):
     NAME: str  # the canonical backend name, as in its BackendSpec
     TENSOR_TYPES: tuple[type, ...]  # the framework's tensor (and variable) types
     # polymod.ops name -> the framework's fused kernel for an op the core composes from
-    # the others (same normalised arguments, same numbers, faster); {} where it has none
+    # the others (same normalised arguments, same numbers, faster); {} where it has none.
+    # One entry is a layer's: "batch_norm" (nn.BatchNorm1d/2d), called as
+    # (x, running_mean, running_var, weight, bias, use_batch_stats, factor, eps) and
+    # returning (out, None) when it wrote the running statistics in place (or had none
+    # to write), (out, (new_mean, new_var)) for the layer to write, or None for input
+    # it does not take (the layer composes it then); PyTorch's update and numbers.
     FUSED: dict[str, Callable[..., Tensor]]
 
     # -- tensors and storage ----------------------------------------------------------
