@@ -42,6 +42,7 @@ _LAZY = {
     "seed": ".random", "rand": ".random", "randn": ".random",
     "zeros": ".tensor", "ones": ".tensor", "asarray": ".tensor", "to_numpy": ".tensor",
     "value_and_grad": ".autograd", "no_grad": ".autograd", "native": ".native",
+    "compile": ".compiled", "CompiledModule": ".compiled",
     "functional_call": ".functional",
     "save": ".io", "load": ".io", "load_native": ".io", "from_torch": ".interop",
     "save_checkpoint": ".checkpoint", "load_checkpoint": ".checkpoint",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from . import functional, init, io, nn, ops, optim, testing
     from .autograd import no_grad, value_and_grad
     from .checkpoint import load_checkpoint, save_checkpoint
+    from .compiled import CompiledModule, compile
     from .dtypes import float_dtype
     from .functional import functional_call
     from .handles import Buffer, Constant, Handle, Parameter, constant
@@ -87,7 +89,8 @@ __all__ = [
     "nn", "ops", "init", "optim", "io", "testing",
     "available_backends", "set_backend", "get_backend", "use_backend", "backend_of",
     "seed", "rand", "randn", "zeros", "ones", "asarray", "to_numpy",
-    "value_and_grad", "no_grad", "functional_call", "functional", "native", "save", "load",
+    "value_and_grad", "no_grad", "functional_call", "functional", "native", "compile",
+    "CompiledModule", "save", "load",
     "load_native", "save_checkpoint", "load_checkpoint", "summary", "Summary",
     "float_dtype", "DTypeError",
     "PolymodError", "BackendTypeError", "BackendNameError", "BackendUnavailableError",

@@ -47,7 +47,12 @@ class Adapter(Protocol):
     NAME: str  # the canonical backend name, as in its BackendSpec
     TENSOR_TYPES: tuple[type, ...]  # the framework's tensor (and variable) types
     # polymod.ops name -> the framework's fused kernel for an op the core composes from
-    # the others (same normalised arguments, same numbers, faster); {} where it has none
+    # the others (same normalised arguments, same numbers, faster); {} where it has none.
+    # One entry is a layer's: "batch_norm" (nn.BatchNorm1d/2d), called as
+    # (x, running_mean, running_var, weight, bias, use_batch_stats, factor, eps) and
+    # returning (out, None) when it wrote the running statistics in place (or had none
+    # to write), (out, (new_mean, new_var)) for the layer to write, or None for input
+    # it does not take (the layer composes it then); PyTorch's update and numbers.
     FUSED: dict[str, Callable[..., Tensor]]
 
     # -- tensors and storage ----------------------------------------------------------
@@ -84,6 +89,7 @@ class Adapter(Protocol):
     # -- native objects ---------------------------------------------------------------
     def native_twin(self, module: Any) -> Any: """The framework's own model object over ``module``'s parameter storage."""
     def export_weights(self, source: Any) -> Any: """A framework model's weights: ``{name: array}`` or a list in creation order."""
+    def compile_module(self, module: Any, training: bool, options: dict) -> Callable: """``module`` (bound, built, in mode ``training``) compiled by the framework, ``options`` its compiler's keywords: a function of the inputs over the model's own storage; ``UnsupportedError`` naming the backend and why where it cannot."""
 
     # -- elementwise ------------------------------------------------------------------
     def relu(self, x: Tensor) -> Tensor: """max(x, 0), NaN kept."""

@@ -79,6 +79,28 @@ def test_batchnorm_state_identical_across_backends_after_seeded_steps():
                                        err_msg=f"{name} {key}")
 
 
+def test_batchnorm_fused_or_composed_has_torchs_numbers(backend):
+    """torch, Keras and Gluon run their fused kernels (an empty batch falls back to the
+    composed form on Keras and Gluon); the numbers are torch's either way."""
+    if backend in ("torch", "keras", "gluon"):
+        assert registry.adapter(backend).FUSED.get("batch_norm") is not None
+    x = X4
+    theirs = TN.BatchNorm2d(3, momentum=0.3)
+    ours = nn.BatchNorm2d(3, momentum=0.3).to(backend)
+    for step in range(2):
+        xs = x * (step + 1)
+        assert_same_numbers(ours(pm.asarray(xs, backend=backend)),
+                            theirs(torch.from_numpy(xs)).detach(), rtol=1e-5, atol=1e-5)
+    for key, value in theirs.state_dict().items():
+        assert_same_numbers(ours.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+    ours.eval()
+    theirs.eval()
+    assert_same_numbers(ours(pm.asarray(x, backend=backend)), theirs(torch.from_numpy(x)).detach(),
+                        rtol=1e-5, atol=1e-5)
+    empty = ours(pm.asarray(x[:0], backend=backend))
+    assert tuple(empty.shape) == (0, 3, 5, 5)
+
+
 def test_batchnorm_single_value_per_channel_is_an_error():
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         nn.BatchNorm1d(3)(pm.rand(1, 3, backend="torch"))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from polymod import adapter as _interface
 
-from . import autograd, layers, ops, tensors, twin, updates
+from . import autograd, compiler, layers, ops, tensors, twin, updates
 from .framework import mnp, mx
 
 NAME = "gluon"
@@ -41,4 +41,4 @@ def version() -> str:
     return mx.__version__
 
 
-_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates)
+_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates, compiler)

@@ -9,7 +9,7 @@ import numpy as np
 
 from polymod.adapter import empty_batch_safe as _empty_batch_guard
 
-from .framework import mnp, npx
+from .framework import autograd, mnp, npx
 from .ops import log_softmax
 from .tensors import dtype_of
 
@@ -174,5 +174,47 @@ def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple
     return conv(x, w, bias, (1,) * nd, tuple(pads), dilation, groups)
 
 
-#: no fused kernels: polymod.ops composes those ops from the others
-FUSED: dict = {}
+def _batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any,
+                use_batch_stats: bool, factor: float, eps: float) -> tuple | None:
+    """``nn.BatchNorm``'s kernel: MXNet's fused batch norm, with PyTorch's running update.
+
+    MXNet's own update weights the *old* value by ``momentum`` and uses the biased
+    variance, so it is left out (``momentum=1``: the statistics stay as they are) and the
+    new ones are returned: the batch variance from the inverse standard deviation the
+    op gives out (``1 / invstd**2 - eps``), made unbiased. None for what it does not
+    take: other dtypes than float32, an empty batch.
+    """
+    shape = x.shape
+    if x.dtype != np.float32 or shape[0] == 0:
+        return None
+    c = shape[1]
+    weight = mnp.ones((c,), dtype=x.dtype) if weight is None else weight
+    bias = mnp.zeros((c,), dtype=x.dtype) if bias is None else bias
+    if not use_batch_stats:
+        return npx.batch_norm(x, weight, bias, running_mean, running_var, eps=eps,
+                              momentum=1.0, fix_gamma=False, use_global_stats=True,
+                              axis=1), None
+    if running_mean is None:
+        running_mean, running_var = mnp.zeros((c,), dtype=x.dtype), mnp.ones((c,), x.dtype)
+    if autograd.is_training():
+        y, mean, invstd = npx.batch_norm(x, weight, bias, running_mean, running_var, eps=eps,
+                                         momentum=1.0, fix_gamma=False, axis=1,
+                                         output_mean_var=True)
+    else:
+        with autograd.train_mode():  # batch statistics: MXNet reads the mode, not a flag
+            y, mean, invstd = npx.batch_norm(x, weight, bias, running_mean, running_var,
+                                             eps=eps, momentum=1.0, fix_gamma=False, axis=1,
+                                             output_mean_var=True)
+    if factor == 0.0:
+        return y, None
+    n = x.size // c
+    with autograd.pause():
+        unbiased = (1.0 / (invstd * invstd) - eps) * (n / (n - 1))
+        return y, ((1.0 - factor) * running_mean + factor * mean,
+                   (1.0 - factor) * running_var + factor * unbiased)
+
+
+#: polymod.ops name -> MXNet's fused kernel (the composed forms' numbers, one kernel)
+FUSED: dict = {
+    "batch_norm": _batch_norm,  # nn.BatchNorm1d/2d's, not an op
+}

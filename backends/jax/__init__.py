@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from polymod import adapter as _interface
 
-from . import autograd, layers, ops, tensors, twin, updates
+from . import autograd, compiler, layers, ops, tensors, twin, updates
 from . import framework as _framework
 from .framework import jax
 
@@ -42,4 +42,4 @@ def version() -> str:
     return f"jax {jax.__version__}, jaxlib {jaxlib.__version__}"
 
 
-_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates)
+_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates, compiler)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from polymod import adapter as _interface
 
-from . import autograd, layers, ops, tensors, twin, updates
+from . import autograd, compiler, layers, ops, tensors, twin, updates
 from .framework import keras, tf
 
 NAME = "keras"
@@ -29,4 +29,4 @@ def version() -> str:
     return f"keras {keras.__version__}, tensorflow {tf.__version__}"
 
 
-_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates)
+_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates, compiler)

@@ -239,5 +239,40 @@ def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple
     return tf.squeeze(y, 2) if one_d else y
 
 
-#: no fused kernels: polymod.ops composes those ops from the others
-FUSED: dict = {}
+def _batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any,
+                use_batch_stats: bool, factor: float, eps: float) -> tuple | None:
+    """``nn.BatchNorm``'s kernel: TensorFlow's fused batch norm, NCHW (also on the CPU),
+    whose running update is PyTorch's (``exponential_avg_factor``, unbiased variance).
+    None for what it does not take: float64, an empty batch."""
+    shape = x.shape
+    if x.dtype != tf.float32 or shape[0] == 0:
+        return None
+    rank = len(shape)
+    if rank != 4:  # (N, C) and (N, C, L) as (N, C, L, 1)
+        back = tf.shape(x) if None in shape else shape
+        x = tf.reshape(x, (-1, shape[1], 1 if rank == 2 else shape[2], 1))
+    ones = None if weight is not None and bias is not None else tf.ones((shape[1],), x.dtype)
+    scale = ones if weight is None else weight
+    offset = tf.zeros_like(ones) if bias is None else bias
+    stats = None
+    if not use_batch_stats:
+        y = _fused_bn(x, scale, offset, mean=running_mean, variance=running_var, epsilon=eps,
+                      data_format="NCHW", is_training=False)[0]
+    elif running_mean is None:
+        y = _fused_bn(x, scale, offset, epsilon=eps, data_format="NCHW", is_training=True)[0]
+    else:
+        y, mean, var = _fused_bn(x, scale, offset, mean=running_mean, variance=running_var,
+                                 epsilon=eps, data_format="NCHW", is_training=True,
+                                 exponential_avg_factor=factor)
+        stats = (tf.stop_gradient(mean), tf.stop_gradient(var))
+    if rank != 4:
+        y = tf.reshape(y, back)
+    return y, stats
+
+
+_fused_bn = tf.compat.v1.nn.fused_batch_norm
+
+#: polymod.ops name -> TensorFlow's fused kernel (the composed forms' numbers, one kernel)
+FUSED: dict = {
+    "batch_norm": _batch_norm,  # nn.BatchNorm1d/2d's, not an op
+}

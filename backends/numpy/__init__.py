@@ -12,7 +12,7 @@ import numpy as np
 
 from polymod import adapter as _interface
 
-from . import autograd, layers, ops, tensors, twin, updates
+from . import autograd, compiler, layers, ops, tensors, twin, updates
 
 NAME = "numpy"
 TENSOR_TYPES = (np.ndarray, np.generic)
@@ -22,4 +22,4 @@ def version() -> str:
     return np.__version__
 
 
-_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates)
+_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates, compiler)

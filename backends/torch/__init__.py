@@ -18,7 +18,7 @@ import torch
 
 from polymod import adapter as _interface
 
-from . import autograd, layers, ops, tensors, twin, updates
+from . import autograd, compiler, layers, ops, tensors, twin, updates
 
 NAME = "torch"
 TENSOR_TYPES = (torch.Tensor,)
@@ -28,4 +28,4 @@ def version() -> str:
     return torch.__version__
 
 
-_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates)
+_interface.assemble(globals(), tensors, autograd, ops, layers, twin, updates, compiler)

@@ -116,12 +116,21 @@ def _interpolate(x: torch.Tensor, size: Any, scale_factor: Any, mode: str,
     return F.interpolate(x, size, scale_factor, mode, align_corners)
 
 
+def _batch_norm(x: torch.Tensor, running_mean: Any, running_var: Any, weight: Any, bias: Any,
+                use_batch_stats: bool, factor: float, eps: float) -> torch.Tensor:
+    """``nn.BatchNorm``'s kernel: with batch statistics and running ones given, it writes
+    ``(1 - factor) * running + factor * batch`` (unbiased variance) into them in place."""
+    return F.batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor,
+                        eps), None
+
+
 #: polymod.ops name -> PyTorch's fused kernel (the composed forms' numbers, one kernel)
 FUSED: dict = {
     "hardswish": F.hardswish,
     "hardsigmoid": F.hardsigmoid,
     "std": _std,
     "layer_norm": F.layer_norm,
+    "batch_norm": _batch_norm,  # nn.BatchNorm1d/2d's, not an op
     "group_norm": F.group_norm,
     "instance_norm": _instance_norm,
     "max_pool1d": F.max_pool1d,

@@ -11,12 +11,15 @@ from polymod import aligned as _memory
 
 
 def from_numpy(array: np.ndarray, device: Any = None) -> torch.Tensor:
-    # not np.ascontiguousarray: it turns a 0-d array into a 1-d one
-    array = array if array.flags.c_contiguous else array.copy()
-    if array.dtype.name == "bfloat16":  # ml_dtypes' bfloat16: the same bits, no copy
-        tensor = torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    if torch.compiler.is_compiling():  # dynamo traces NumPy as torch, but not `.flags`
+        tensor = torch.as_tensor(array)
     else:
-        tensor = torch.from_numpy(array)
+        # not np.ascontiguousarray: it turns a 0-d array into a 1-d one
+        array = array if array.flags.c_contiguous else array.copy()
+        if array.dtype.name == "bfloat16":  # ml_dtypes' bfloat16: the same bits, no copy
+            tensor = torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+        else:
+            tensor = torch.from_numpy(array)
     return tensor if device is None else tensor.to(device)
 
 
@@ -31,7 +34,12 @@ def to_numpy(x: torch.Tensor) -> np.ndarray:
     return array.copy()
 
 
-_DTYPES: dict[torch.dtype, np.dtype] = {}
+# filled up front for NumPy's dtypes: a first entry written while torch.compile traces
+# would be a side effect holding a NumPy dtype, which dynamo cannot replay (a graph break)
+_DTYPES: dict[torch.dtype, np.dtype] = {
+    getattr(torch, name): np.dtype(name) for name in (
+        "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
+        "complex64", "complex128")}
 
 
 def dtype_of(x: torch.Tensor) -> np.dtype:

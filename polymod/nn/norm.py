@@ -1,8 +1,9 @@
 """Normalisation and dropout layers, with PyTorch's conventions and ``state_dict`` keys.
 
-``BatchNorm1d/2d`` are built from ``polymod.ops`` (not from the frameworks' batch-norm
-ops, whose conventions differ: MXNet's momentum is the weight of the *old* value), so
-the arithmetic is the same everywhere:
+``BatchNorm1d/2d`` have PyTorch's arithmetic on every backend (the frameworks' own
+batch-norm ops differ: MXNet's momentum is the weight of the *old* value). They run an
+adapter's fused kernel (``FUSED["batch_norm"]``, ``F.batch_norm`` on PyTorch) where it
+has one with these numbers, and are built from ``polymod.ops`` elsewhere:
 
 * training: normalise with the batch mean and the biased batch variance; update
   ``running_mean``/``running_var`` with ``(1 - momentum) * running + momentum * batch``
@@ -17,6 +18,7 @@ same on every backend; see ``Dropout`` for graph modes.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -85,7 +87,7 @@ class _BatchNorm(Module):
         return check_shapes(self, shapes, {name: (c,) for name in _PER_CHANNEL})
 
     def bound_functions(self, adapter: Any) -> dict[str, Any]:
-        return {"no_grad": adapter.no_grad}
+        return {"no_grad": adapter.no_grad, "fused": adapter.FUSED.get("batch_norm")}
 
     def _check_rank(self, X: Any) -> None:
         rank = len(X.shape)
@@ -101,7 +103,13 @@ class _BatchNorm(Module):
         if reference is not None:
             same_dtype(X, reference)
         axes = (0,) + tuple(range(2, rank))
-        shape = (1, self.num_features) + (1,) * (rank - 2)
+        fused = self._bound.fused
+        if fused is not None:
+            return self._fused(fused, X, axes)
+        return self._composed(X, axes)
+
+    def _composed(self, X: Any, axes: tuple) -> Any:
+        shape = (1, self.num_features) + (1,) * (len(axes) - 1)
         if self.training or not self.track_running_stats:
             mean = ops.mean(X, axis=axes, keepdims=True)
             centred = X - mean
@@ -116,15 +124,51 @@ class _BatchNorm(Module):
             out = out * ops.reshape(self.weight, shape) + ops.reshape(self.bias, shape)
         return out
 
-    def _update(self, X: Any, mean: Any, var: Any, axes: tuple) -> None:
+    def _fused(self, fused: Any, X: Any, axes: tuple) -> Any:
+        """The framework's fused kernel (``FUSED["batch_norm"]``).
+
+        It returns ``(out, stats)``: ``stats`` None when it wrote the running statistics
+        in place (or had none to write), else ``(new_mean, new_var)`` for the handles
+        (``(1 - factor) * running + factor * batch``, unbiased variance); or None when it
+        cannot take this input (then the composed form runs)."""
+        if not self.track_running_stats:
+            result = fused(X, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        elif not self.training:
+            result = fused(X, self.running_mean, self.running_var, self.weight, self.bias,
+                           False, 0.0, self.eps)
+        elif self.momentum is None:  # the factor depends on a tensor: composed, no sync
+            return self._composed(X, axes)
+        else:
+            self._check_batch(X, axes)
+            result = fused(X, self.running_mean, self.running_var, self.weight, self.bias,
+                           True, self.momentum, self.eps)
+            if result is not None:
+                handles = self._params
+                with self._bound.no_grad():
+                    handles["num_batches_tracked"].assign(self.num_batches_tracked + 1)
+                    if result[1] is not None:
+                        handles["running_mean"].assign(result[1][0])
+                        handles["running_var"].assign(result[1][1])
+        if result is None:
+            return self._composed(X, axes)
+        return result[0]
+
+    def _check_batch(self, X: Any, axes: tuple) -> int | None:
+        """The number of values per channel (None when traced); fails for 1 or fewer."""
         sizes = [X.shape[a] for a in axes]
+        if not all(isinstance(s, int) for s in sizes):
+            return None
+        n = math.prod(sizes)
+        if n <= 1:
+            raise ShapeError(f"{type(self).__name__} in training mode expects more than "
+                             f"1 value per channel; received input of shape "
+                             f"{tuple(X.shape)}.")
+        return n
+
+    def _update(self, X: Any, mean: Any, var: Any, axes: tuple) -> None:
         with self._bound.no_grad():
-            if all(isinstance(s, int) for s in sizes):
-                n = int(np.prod(sizes))
-                if n <= 1:
-                    raise ShapeError(f"{type(self).__name__} in training mode expects more than "
-                                     f"1 value per channel; received input of shape "
-                                     f"{tuple(X.shape)}.")
+            n = self._check_batch(X, axes)
+            if n is not None:
                 unbiased = var * (n / (n - 1))
             else:  # symbolic batch size (a traced graph)
                 n = ops.sum(ops.ones_like(X), axis=axes, keepdims=True)
