@@ -46,8 +46,25 @@ def _info(args: argparse.Namespace) -> int:
             lines.append(f"  {name:<6} {version}")
         else:
             lines.append(f"  {name:<6} missing: {registry.spec(name).install_hint}")
+    lines += _numpy_mix_warning()
     write_out("\n".join(lines) + "\n")
     return 0
+
+
+def _numpy_mix_warning() -> list[str]:
+    """Lines warning that the installed NumPy breaks installed packages (the
+    ``[gluon]``-on-NumPy-2 trap: see polymod.environment); none when the mix is sound."""
+    from .environment import numpy_conflicts
+
+    conflicts = numpy_conflicts()
+    if not conflicts:
+        return []
+    return (["warning: the installed NumPy does not suit every installed package:"]
+            + [f"  {each}" for each in conflicts]
+            + ["  MXNet 1.9.1 (the gluon extra) needs NumPy < 2, while other packages may "
+               "need NumPy 2: installing 'polymod[gluon]' into a NumPy 2 environment "
+               "downgrades NumPy and breaks them on import. Keep gluon in an environment "
+               "of its own, or install everything with 'polymod[all]' (NumPy 1.26)."])
 
 
 def _default_backend() -> str:
