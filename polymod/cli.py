@@ -59,12 +59,13 @@ def _numpy_mix_warning() -> list[str]:
     conflicts = numpy_conflicts()
     if not conflicts:
         return []
+    pinned = [spec for spec in registry.SPECS if spec.numpy_pin]
+    trap = [f"  {spec.name} ({spec.install_hint}) needs NumPy {spec.numpy_pin}: installing it "
+            f"into a NumPy 2 environment downgrades NumPy and breaks the packages built for "
+            f"NumPy 2 on import. Keep {spec.name} in an environment of its own, or install "
+            f"every framework at once (docs: Install, NumPy 1 or NumPy 2)." for spec in pinned]
     return (["warning: the installed NumPy does not suit every installed package:"]
-            + [f"  {each}" for each in conflicts]
-            + ["  MXNet 1.9.1 (the gluon extra) needs NumPy < 2, while other packages may "
-               "need NumPy 2: installing 'polymod[gluon]' into a NumPy 2 environment "
-               "downgrades NumPy and breaks them on import. Keep gluon in an environment "
-               "of its own, or install everything with 'polymod[all]' (NumPy 1.26)."])
+            + [f"  {each}" for each in conflicts] + trap)
 
 
 def _default_backend() -> str:

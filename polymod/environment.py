@@ -1,6 +1,6 @@
 """Whether the installed NumPy suits the installed frameworks, read from package metadata.
 
-The known trap (docs/design.md, "NumPy 1 and 2"): MXNet 1.9.1 needs NumPy < 2, so
+The known trap (docs/index.md, "NumPy 1 or NumPy 2"): MXNet 1.9.1 needs NumPy < 2, so
 ``pip install 'polymod[gluon]'`` in an environment that has NumPy 2 downgrades NumPy,
 and leaves packages built for NumPy 2 (ml_dtypes, jax/jaxlib, TensorFlow) that then
 fail on import. pip warns once, at install time; ``polymod info`` says it every time.
@@ -21,10 +21,12 @@ import re
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 
-#: The distributions whose NumPy requirement matters to polymod's backends: the
-#: frameworks and the compiled packages they import on start-up.
-WATCHED: tuple[str, ...] = ("mxnet", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib",
-                            "ml_dtypes", "torch", "h5py", "scipy")
+from . import registry
+
+#: The distributions whose NumPy requirement matters to polymod's backends (each
+#: backend's ``distributions`` in the registry), each once.
+WATCHED: tuple[str, ...] = tuple(dict.fromkeys(
+    name for spec in registry.SPECS for name in spec.distributions))
 
 _CLAUSE = re.compile(r"^\s*(~=|==|!=|<=|>=|<|>)\s*([0-9][0-9a-zA-Z.*+!-]*)\s*$")
 
@@ -45,10 +47,11 @@ def numpy_conflicts(numpy_version: str | None = None,
         1.26.4 is installed"``; empty when the mix is sound.
     """
     if numpy_version is None:
-        numpy_version = _installed_version("numpy", paths) or ""
+        numpy_version = _installed_version(registry.NUMPY_DISTRIBUTION, paths) or ""
     if requirements is None:
         requirements = installed_numpy_requirements(paths)
-    return [f"{owner} needs numpy{spec}; NumPy {numpy_version} is installed"
+    return [f"{owner} needs {registry.NUMPY_DISTRIBUTION}{spec}; NumPy {numpy_version} "
+            "is installed"
             for owner, spec in requirements.items()
             if spec and not satisfies(numpy_version, spec)]
 
@@ -97,7 +100,9 @@ def _numpy_specifier(requirement: str) -> str:
     """The version specifier of a ``numpy`` requirement line without an extra or a
     marker that excludes this environment ('' for any other line)."""
     text, _, marker = requirement.partition(";")
-    match = re.match(r"^\s*numpy\s*(?:\[[^\]]*\])?\s*\(?([^)]*)\)?\s*$", text, re.IGNORECASE)
+    name = re.escape(registry.NUMPY_DISTRIBUTION)
+    match = re.match(rf"^\s*{name}\s*(?:\[[^\]]*\])?\s*\(?([^)]*)\)?\s*$", text,
+                     re.IGNORECASE)
     if not match or "extra" in marker:
         return ""
     if marker.strip() and not _marker_holds(marker):

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import native_types, stored_dtype
+from conftest import native_types, needs, stored_dtype
 
 import polymod as pm
 from polymod import nn, registry
@@ -146,6 +146,7 @@ def test_assigning_raw_keras_layer_is_refused():
         net.model = keras.Sequential([keras.layers.Dense(2)])
 
 
+@needs("gluon")
 def test_assigning_raw_gluon_block_is_refused():
     pm.rand(1, backend="gluon")  # imports mxnet through the adapter (NumPy alias shim)
     from mxnet.gluon import nn as gnn
