@@ -37,6 +37,15 @@ def needs(*names: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(bool(missing), reason="; ".join(map(missing_reason, missing)))
 
 
+def installed_framework(*preferred: str) -> str:
+    """The first of ``preferred`` that is installed: a test that needs "another framework"
+    keeps its usual one (gluon, say) where it is installed, and uses the next otherwise."""
+    for name in preferred:
+        if registry.is_installed(name):
+            return name
+    pytest.skip("; ".join(map(missing_reason, preferred)))
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """A test parametrised directly over backend names (``backend``, ``name``, ``source``,
     ``target``, pairs of them) skips the cases of a backend that is not installed, with
