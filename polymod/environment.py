@@ -11,7 +11,7 @@ Nothing here imports a framework: each distribution's declared ``numpy`` require
 Example:
     >>> from polymod import environment
     >>> environment.numpy_conflicts(numpy_version="1.26.4",
-    ...                             requirements={"jax 0.10.2": "numpy>=2.0"})
+    ...                             requirements={"jax 0.10.2": ">=2.0"})
     ['jax 0.10.2 needs numpy>=2.0; NumPy 1.26.4 is installed']
 """
 
@@ -38,7 +38,7 @@ def numpy_conflicts(numpy_version: str | None = None,
 
     Args:
         numpy_version: the NumPy version to check (default: the installed one).
-        requirements: ``{"name version": "numpy<2"}`` to check (default: read from the
+        requirements: ``{"name version": "<2"}`` (NumPy specifiers) to check (default: read from the
             metadata of the :data:`WATCHED` distributions that are installed).
         paths: where to look for distributions (default: ``sys.path``).
 
