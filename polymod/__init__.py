@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -78,6 +80,22 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'polymod' has no attribute {name!r}")
     globals()[name] = value  # once: later reads are plain attribute reads
     return value
+
+
+class _Package(types.ModuleType):
+    """polymod's module type: importing the submodule ``polymod.summary`` (or ``.native``)
+    does not replace the function ``pm.summary`` of the same name, whatever came first
+    (Python binds a submodule on its package once it is imported: a test run that imports
+    the module before using the function would otherwise find the module there)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return  # the lazy function is read through __getattr__, from that module
+        super().__setattr__(name, value)
+
+
+_SHADOWED = {name for name, where in _LAZY.items() if where == f".{name}"}
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

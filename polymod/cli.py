@@ -46,8 +46,26 @@ def _info(args: argparse.Namespace) -> int:
             lines.append(f"  {name:<6} {version}")
         else:
             lines.append(f"  {name:<6} missing: {registry.spec(name).install_hint}")
+    lines += _numpy_mix_warning()
     write_out("\n".join(lines) + "\n")
     return 0
+
+
+def _numpy_mix_warning() -> list[str]:
+    """Lines warning that the installed NumPy breaks installed packages (the
+    ``[gluon]``-on-NumPy-2 trap: see polymod.environment); none when the mix is sound."""
+    from .environment import numpy_conflicts
+
+    conflicts = numpy_conflicts()
+    if not conflicts:
+        return []
+    pinned = [spec for spec in registry.SPECS if spec.numpy_pin]
+    trap = [f"  {spec.name} ({spec.install_hint}) needs NumPy {spec.numpy_pin}: installing it "
+            f"into a NumPy 2 environment downgrades NumPy and breaks the packages built for "
+            f"NumPy 2 on import. Keep {spec.name} in an environment of its own, or install "
+            f"every framework at once (docs: Install, NumPy 1 or NumPy 2)." for spec in pinned]
+    return (["warning: the installed NumPy does not suit every installed package:"]
+            + [f"  {each}" for each in conflicts] + trap)
 
 
 def _default_backend() -> str:

@@ -308,7 +308,7 @@ class Parameter(Handle):
     Example:
         >>> import polymod as pm
         >>> p = pm.Parameter(shape=(2, 3), init="ones")
-        >>> p.shape, p.numpy().sum()
+        >>> p.shape, float(p.numpy().sum())
         ((2, 3), 6.0)
     """
 

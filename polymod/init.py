@@ -118,7 +118,7 @@ def constant_(p: Any, value: float) -> Any:
     Example:
         >>> import polymod as pm
         >>> layer = pm.nn.Linear(2, 3)
-        >>> pm.init.constant_(layer.weight, 1.0)[0, 0]
+        >>> float(pm.init.constant_(layer.weight, 1.0)[0, 0])
         1.0
     """
     return _fill(p, Constant(value))

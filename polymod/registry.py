@@ -39,6 +39,10 @@ class BackendSpec(NamedTuple):
         converts: other array types of the framework that polymod does not take:
             ``(module.qualname, what it is, the expression converting x to tensor)``;
             error messages about such input show the conversion.
+        distributions: the pip distributions (the framework and the compiled packages it
+            imports on start-up) whose declared NumPy requirement ``polymod info``
+            checks against the installed NumPy (polymod.environment).
+        numpy_pin: the NumPy range its extra pins ('' for none): MXNet 1.9.1 needs < 2.
     """
 
     name: str
@@ -50,6 +54,8 @@ class BackendSpec(NamedTuple):
     reference: bool = False
     immutable: bool = False
     converts: tuple[tuple[str, str, str], ...] = ()
+    distributions: tuple[str, ...] = ()
+    numpy_pin: str = ""
 
     @property
     def adapter_module(self) -> str:
@@ -65,17 +71,23 @@ class BackendSpec(NamedTuple):
 SPECS: tuple[BackendSpec, ...] = (
     BackendSpec("numpy", requires=(), extra=None, tensor="NumPy array", reference=True),
     BackendSpec("torch", requires=("torch",), extra="torch", owns=("torch",),
-                tensor="torch.Tensor"),
+                tensor="torch.Tensor", distributions=("torch",)),
     BackendSpec("keras", requires=("tensorflow", "keras"), extra="keras",
                 aliases=("tensorflow", "tf"), owns=("keras", "tensorflow", "tf_keras"),
-                tensor="TensorFlow tensor"),
+                tensor="TensorFlow tensor",
+                distributions=("tensorflow", "tensorflow-cpu", "keras", "ml_dtypes", "h5py")),
     BackendSpec("gluon", requires=("mxnet",), extra="gluon", aliases=("mxnet", "mx"),
                 owns=("mxnet",), tensor="mx.np.ndarray",
                 converts=(("mxnet.ndarray.ndarray.NDArray", "MXNet's legacy NDArray",
-                           "x.as_np_ndarray()"),)),
+                           "x.as_np_ndarray()"),),
+                distributions=("mxnet",), numpy_pin="<2"),
     BackendSpec("jax", requires=("jax", "jaxlib"), extra="jax", owns=("jax", "flax", "equinox"),
-                tensor="jax.Array", immutable=True),
+                tensor="jax.Array", immutable=True,
+                distributions=("jax", "jaxlib", "ml_dtypes", "scipy")),
 )
+#: The pip distribution of NumPy (the reference backend's array library, and polymod's
+#: one dependency).
+NUMPY_DISTRIBUTION = "numpy"
 
 _BY_NAME = {spec.name: spec for spec in SPECS}
 _ALIASES = {alias: spec.name for spec in SPECS for alias in spec.aliases}

@@ -17,14 +17,47 @@ import pytest
 
 import polymod as pm
 from polymod import registry
+from polymod.testing.plugin import missing_reason
 
 FRAMEWORKS = registry.FRAMEWORKS
+#: The backends whose frameworks are installed here (CI's second environment: no gluon).
+INSTALLED = tuple(name for name in registry.NAMES if registry.is_installed(name))
 RTOL = 2e-5
 ATOL = 1e-6
 
 # Import PyTorch before TensorFlow (docs/design.md: the other order can crash).
 if importlib.util.find_spec("torch") is not None:
     import torch  # noqa: F401
+
+
+def needs(*names: str) -> pytest.MarkDecorator:
+    """Marks a test that uses these backends: it skips, naming the extras to install,
+    where one of their frameworks is missing (CI's second environment has no MXNet)."""
+    missing = [name for name in names if not registry.is_installed(name)]
+    return pytest.mark.skipif(bool(missing), reason="; ".join(map(missing_reason, missing)))
+
+
+def installed_framework(*preferred: str) -> str:
+    """The first of ``preferred`` that is installed: a test that needs "another framework"
+    keeps its usual one (gluon, say) where it is installed, and uses the next otherwise."""
+    for name in preferred:
+        if registry.is_installed(name):
+            return name
+    pytest.skip("; ".join(map(missing_reason, preferred)))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """A test parametrised directly over backend names (``backend``, ``name``, ``source``,
+    ``target``, pairs of them) skips the cases of a backend that is not installed, with
+    the reason."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        named = [v for value in params.values()
+                 for v in (value if isinstance(value, (tuple, list)) else (value,))
+                 if isinstance(v, str) and v in registry.NAMES]
+        missing = [name for name in dict.fromkeys(named) if not registry.is_installed(name)]
+        if missing:
+            item.add_marker(pytest.mark.skip(reason="; ".join(map(missing_reason, missing))))
 
 
 def native_types(name: str) -> tuple[type, ...]:

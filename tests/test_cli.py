@@ -14,6 +14,7 @@ import sys
 import textwrap
 
 import pytest
+from conftest import needs
 
 from polymod import registry
 from polymod.examples import chapter
@@ -78,6 +79,7 @@ def test_compare_table_and_progress() -> None:
     assert "[1/" in result.stderr  # progress goes to stderr
 
 
+@needs("torch", "gluon")
 def test_compare_user_factory(tmp_path) -> None:
     (tmp_path / "mymodels.py").write_text(textwrap.dedent("""
         from polymod import nn
@@ -118,6 +120,7 @@ def test_compare_exits_1_on_disagreement_and_names_the_submodule(tmp_path) -> No
     assert records["keras"]["divergence"]["event"] == "1"
 
 
+@needs("torch", "gluon")
 def test_compare_inputs_from_a_function_mode_and_trace(tmp_path) -> None:
     # A real model's call: integer ids and a mask as keyword inputs, dropout in train mode.
     (tmp_path / "tiny_bert.py").write_text(textwrap.dedent("""

@@ -29,7 +29,8 @@ def load(name: str) -> dict:
 def test_digits_demo_reaches_95_percent_everywhere(capsys: pytest.CaptureFixture) -> None:
     demo = load("train_digits.py")
     results = demo["main"](["--epochs", "15"])
-    assert len(results) == 2 * len(registry.FRAMEWORKS)  # polymod loop + native tools each
+    frameworks = [b for b in registry.FRAMEWORKS if registry.is_installed(b)]
+    assert len(results) == 2 * len(frameworks)  # polymod loop + native tools each
     for name, acc in results.items():
         assert acc >= 0.95, f"{name}: {acc:.2%}"
     captured = capsys.readouterr()
@@ -39,7 +40,8 @@ def test_digits_demo_reaches_95_percent_everywhere(capsys: pytest.CaptureFixture
 
 def test_polymod_loop_is_the_same_on_every_backend() -> None:
     demo = load("train_digits.py")
-    accuracies = {b: demo["train_polymod"](b, 4, 0.01, 64) for b in registry.FRAMEWORKS}
+    accuracies = {b: demo["train_polymod"](b, 4, 0.01, 64) for b in registry.FRAMEWORKS
+                  if registry.is_installed(b)}
     assert len(set(accuracies.values())) == 1, accuracies
 
 

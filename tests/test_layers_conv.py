@@ -65,7 +65,7 @@ def test_lazy_conv_becomes_conv(backend):
 
 def test_default_init_is_torch_scheme_and_backend_independent():
     weights = {}
-    for name in registry.NAMES:
+    for name in pm.available_backends():  # the installed ones
         pm.seed(3)
         conv = nn.Conv2d(4, 8, 3, groups=2).to(name)
         weights[name] = conv.state_dict()

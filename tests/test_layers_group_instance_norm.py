@@ -108,7 +108,7 @@ def test_norm_errors_name_the_problem():
 
 def test_instance_norm_statistics_identical_across_backends_after_seeded_steps():
     states = {}
-    for name in pm.registry.NAMES:
+    for name in pm.available_backends():  # the installed ones
         norm = nn.InstanceNorm2d(4, track_running_stats=True).to(name)
         for _ in range(2):
             norm(pm.asarray(X4, backend=name))

@@ -246,3 +246,15 @@ def test_binding_over_a_submodule_bound_elsewhere_names_its_path():
     outer = nn.Sequential(nn.Identity(), nn.Sequential(inner))
     with pytest.raises(pm.BackendTypeError, match="submodule '1.0' \\(Linear\\) is already bound"):
         outer.to("numpy")
+
+
+def test_a_non_contiguous_numpy_array_is_written_into_a_parameter(backend):
+    # NumPy 2: np.array(x, copy=False) raises where a copy is needed (a transposed array)
+    net = nn.Linear(2, 3)
+    net(pm.rand(1, 2))
+    W = np.arange(6, dtype=np.float32).reshape(2, 3).T
+    assert not W.flags.c_contiguous
+    dict(net.named_parameters())["weight"].assign(W)
+    np.testing.assert_array_equal(net.state_dict()["weight"], W)
+    net.load_state_dict({"weight": W[::-1], "bias": np.ones(3, np.float32)[::-1]})
+    np.testing.assert_array_equal(net.state_dict()["weight"], W[::-1])

@@ -8,7 +8,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import assert_same_numbers, native_types
+from conftest import assert_same_numbers, native_types, needs
 
 import polymod as pm
 from polymod import nn, registry
@@ -226,6 +226,7 @@ def test_load_native_keras_model_transposes_kernels():
         pm.load_native(nn.Sequential(nn.Linear(20, 10)), native)
 
 
+@needs("gluon")
 def test_load_native_gluon_block():
     pm.rand(1, backend="gluon")  # the adapter imports mxnet (NumPy alias shim)
     import mxnet as mx

@@ -76,7 +76,7 @@ def create_constant(array: np.ndarray, device: Any) -> torch.Tensor:
 def assign(target: torch.Tensor, value: Any) -> None:
     """Writes ``value`` (NumPy data or a tensor of this backend) into ``target`` in place."""
     if isinstance(value, np.ndarray):  # not ascontiguousarray: it makes 0-d arrays 1-d
-        value = from_numpy(np.array(value, copy=False, order="C"))
+        value = from_numpy(np.asarray(value, order="C"))  # NumPy 2: no copy=False
     with torch.no_grad():
         target.copy_(value)
 

@@ -160,7 +160,7 @@ def Dense(units: int, activation: str | Callable[[Any], Any] | None = None,  # n
     Example:
         >>> import polymod as pm
         >>> layer = pm.nn.Dense(4, activation="relu")
-        >>> layer(pm.rand(2, 20, backend="numpy")).min() >= 0
+        >>> bool(layer(pm.rand(2, 20, backend="numpy")).min() >= 0)
         True
     """
     return Linear(in_units, units, use_bias, activation)

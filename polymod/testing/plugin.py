@@ -80,13 +80,17 @@ def pytest_generate_tests(metafunc: Any) -> None:
     metafunc.parametrize("backend", names, indirect=True, ids=names)
 
 
+def missing_reason(name: str) -> str:
+    """The skip reason of a test of backend ``name`` whose framework is not installed."""
+    return f"backend {name!r} is not installed: {registry.spec(name).install_hint}"
+
+
 @pytest.fixture
 def backend(request: Any) -> Any:
     """The backend's name; the test runs inside ``pm.use_backend(name)``."""
     name = request.param
     if not registry.is_installed(name):
-        pytest.skip(f"backend {name!r} is not installed: pip install "
-                    f"{registry.spec(name).install_hint}")
+        pytest.skip(missing_reason(name))
     registry.adapter(name)
     with selection.use_backend(name):
         yield name
