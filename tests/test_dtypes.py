@@ -262,3 +262,20 @@ def test_assert_backends_agree_in_low_precision(dtype):
     records = pm.testing.assert_backends_agree(mlp, X, dtype=dtype)
     ran = {r.backend for r in records}
     assert "numpy" in ran and "gluon" not in ran  # MXNet cannot: left out, not failed
+
+
+@pytest.mark.skipif(not registry.is_installed("torch"), reason="torch is not installed")
+def test_torch_twin_to_dtype_casts_the_polymod_model_with_its_buffers():
+    """torch's own cast would replace the twin's buffers only: the model kept float32
+    running statistics and the fused batch norm refused the mix."""
+    import torch
+
+    net = nn.Sequential(nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2)).to("torch")
+    twin = pm.native(net)
+    assert twin.half() is twin
+    assert pm.to_numpy(net[1].running_mean).dtype == pm.to_numpy(net[0].weight).dtype == np.float16
+    assert {b.dtype for b in twin.buffers()} == {torch.float16, torch.int64}
+    out = twin(torch.ones(1, 2, 3, 3, dtype=torch.float16))
+    assert out.dtype == torch.float16
+    twin.to(torch.float32)
+    assert pm.to_numpy(net[1].running_var).dtype == np.float32

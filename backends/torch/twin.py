@@ -60,6 +60,47 @@ class PolymodTorchModule(torch.nn.Module):
         self.polymod_module.__dict__["forward"] = forward
         object.__setattr__(self, "_polymod_routed", True)
 
+    def to(self, *args: Any, **kwargs: Any) -> PolymodTorchModule:
+        """torch's ``to``; a float dtype casts the polymod model (``net.to(dtype=...)``), so
+        the twin and the model keep one storage (torch's own cast would replace the
+        buffers in the twin only)."""
+        dtype = kwargs.pop("dtype", None)
+        rest = []
+        for arg in args:
+            if isinstance(arg, torch.dtype):
+                dtype = arg
+            elif isinstance(arg, torch.Tensor):  # to(other): its dtype (and device)
+                dtype, arg = arg.dtype, arg.device
+                rest.append(arg)
+            else:
+                rest.append(arg)
+        if dtype is not None and dtype.is_floating_point:
+            self.polymod_module.to(dtype=str(dtype).removeprefix("torch."))
+            for twin in self.modules():
+                if isinstance(twin, PolymodTorchModule):
+                    twin._follow_storage()
+        return super().to(*rest, **kwargs) if rest or kwargs else self
+
+    def half(self) -> PolymodTorchModule:
+        return self.to(torch.float16)
+
+    def bfloat16(self) -> PolymodTorchModule:
+        return self.to(torch.bfloat16)
+
+    def float(self) -> PolymodTorchModule:
+        return self.to(torch.float32)
+
+    def double(self) -> PolymodTorchModule:
+        return self.to(torch.float64)
+
+    def _follow_storage(self) -> None:
+        """Points the registered tensors at the polymod handles' (new) storage."""
+        for name, handle in self.polymod_module.named_handles(recurse=False):
+            if handle.kind == "parameter":
+                self._parameters[name] = handle.native
+            else:
+                self._buffers[name] = handle.value
+
     def register_forward_hook(self, *args: Any, **kwargs: Any) -> Any:
         self._route_through_twin()
         return super().register_forward_hook(*args, **kwargs)
