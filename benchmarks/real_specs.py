@@ -47,9 +47,10 @@ def fast_path(net: Any, backend: str) -> Any:
 
     torch: ``torch.compile`` of the twin; Keras: the model itself, traced by the
     ``tf.function`` around each timed step (the twin ``keras.Model`` takes one input); JAX:
-    ``jax.jit`` of the twin's pure ``apply``. When ``pm.compile`` lands this body becomes
-    ``return pm.compile(net)`` (JAX's training step stays ``jax.jit`` over the twin's
-    ``apply``, its documented fast path).
+    ``jax.jit`` of the twin's pure ``apply``: what ``pm.compile(net)`` does on each
+    backend, written out so the timed step can wrap it (``tf.function`` of the whole step
+    on Keras; JAX's training step is ``jax.jit`` over the twin's ``apply``, its
+    documented fast path).
     """
     import polymod as pm
 
