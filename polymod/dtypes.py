@@ -63,10 +63,10 @@ def float_dtype(dtype: Any, where: str = "dtype") -> np.dtype:
         raise DTypeError(f"{where} must be one of {', '.join(FLOAT_NAMES)}; received "
                                f"{dtype!r}.")
     out = bfloat16() if name == "bfloat16" else np.dtype(name)
-    try:
+    if isinstance(dtype, (str, np.dtype, type)):
+        # only these are cached: a framework's dtype object seen first while torch.compile
+        # traces would make the cache write a side effect dynamo cannot replay
         _parsed[dtype] = out
-    except TypeError:  # unhashable
-        pass
     return out
 
 

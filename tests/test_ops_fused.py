@@ -11,7 +11,7 @@ from conftest import assert_same_numbers
 from op_check import OpProbe
 
 import polymod as pm
-from polymod import ops, registry
+from polymod import nn, ops, registry
 
 RNG = np.random.RandomState(0)
 X4 = (RNG.randn(2, 4, 5, 6) * 3).astype(np.float32)
@@ -33,6 +33,9 @@ CALLS = {  # FUSED name: (call, arrays)
     "adaptive_avg_pool1d": (lambda x: ops.adaptive_avg_pool1d(x, 4), [X3]),
     "adaptive_avg_pool2d": (lambda x: ops.adaptive_avg_pool2d(x, (3, 4)), [X4]),
     "interpolate": (lambda x: ops.interpolate(x, scale_factor=1.5, mode="bilinear"), [X4]),
+    # nn.BatchNorm2d's kernel (made per call: a layer reads FUSED when it binds), training
+    # mode so batch statistics are used; running statistics: tests/test_layers_norm.py
+    "batch_norm": (lambda x: nn.BatchNorm2d(4).to(pm.backend_of(x)).train()(x), [X4]),
     "scaled_dot_product_attention": (
         lambda q, k: ops.scaled_dot_product_attention(q, k, k, attn_mask=MASK),
         [RNG.randn(2, 3, 5, 4).astype(np.float32), RNG.randn(2, 3, 6, 4).astype(np.float32)]),

@@ -71,9 +71,9 @@ def positions_like(ids: Any) -> Any:
 def additive_mask(attention_mask: Any, dtype: Any = "float32") -> Any:
     """``(N, L)`` 1-keep / 0-pad mask -> ``(N, 1, 1, L)`` float: 0 kept, dtype-min masked
     (the model's dtype: ``pm.float_dtype`` reads any framework's dtype object)."""
-    dtype = pm.float_dtype(dtype)
-    keep = ops.astype(attention_mask, dtype)
-    masked = _MASKED if dtype.name == "float32" else -max_value(dtype)
+    name = pm.float_dtype(dtype).name  # a name, not a NumPy dtype: torch.compile traces it
+    keep = ops.astype(attention_mask, name)
+    masked = _MASKED if name == "float32" else -max_value(pm.float_dtype(name))
     return ops.reshape((1.0 - keep) * masked, (ops.shape(keep)[0], 1, 1, ops.shape(keep)[1]))
 
 
