@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import registry
-from .errors import BackendTypeError, StateError
+from .errors import BackendTypeError
 from .module import Module
-from .module.binding import adapter_of_module
+from .module.binding import ready_adapter
 
 
 class CompiledModule:
@@ -109,13 +108,5 @@ def compile(net: Module, **options: Any) -> CompiledModule:  # noqa: A001 -- pm.
     if not isinstance(net, Module):
         raise BackendTypeError(f"pm.compile expects a polymod Module; received "
                                f"{type(net).__qualname__}.")
-    adapter = adapter_of_module(net)
-    if adapter is None:
-        choices = "|".join(repr(name) for name in registry.FRAMEWORKS)
-        raise StateError(f"pm.compile needs a model bound to a backend: call it once on a "
-                         f"tensor of that framework, or use net.to({choices}).")
-    lazy = [name for name, p in net.named_parameters() if not p.materialized]
-    if lazy:
-        raise StateError(f"pm.compile needs every parameter shape; {lazy} are still lazy. "
-                         f"Call the model once (net(X)) or net.initialize(X) first.")
+    adapter = ready_adapter(net, "pm.compile")
     return CompiledModule(net, adapter, options)

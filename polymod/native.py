@@ -5,10 +5,9 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from . import registry
 from .errors import StateError
 from .module import Module
-from .module.binding import adapter_of_module
+from .module.binding import ready_adapter
 
 _twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -41,15 +40,7 @@ def native(net: Module) -> Any:
     if not isinstance(net, Module):
         raise StateError(f"pm.native expects a polymod Module; received "
                          f"{type(net).__qualname__}.")
-    adapter = adapter_of_module(net)
-    if adapter is None:
-        choices = "|".join(repr(name) for name in registry.FRAMEWORKS)
-        raise StateError(f"pm.native needs a model bound to a backend: call it once on a "
-                         f"tensor of that framework, or use net.to({choices}).")
-    lazy = [name for name, p in net.named_parameters() if not p.materialized]
-    if lazy:
-        raise StateError(f"pm.native needs every parameter shape; {lazy} are still lazy. "
-                         f"Call the model once (net(X)) or net.initialize(X) first.")
+    adapter = ready_adapter(net, "pm.native")
     handles = net.named_handles()  # the same list object while the tree is unchanged
     cached = _twins.get(net)
     if cached is not None and cached[0] is handles:

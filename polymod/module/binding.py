@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BackendTypeError
+from .. import registry
+from ..errors import BackendTypeError, StateError
 from .casting import check_backend_dtype
 
 
@@ -33,6 +34,21 @@ def adapter_of_module(module: Any) -> Any:
     """The adapter a module is bound to, or None."""
     bound = module.__dict__["_bound"]
     return None if bound is None else bound.adapter
+
+
+def ready_adapter(module: Any, caller: str) -> Any:
+    """The adapter of a bound model whose parameter shapes are all known (what
+    ``pm.native`` and ``pm.compile`` need); ``caller`` names the function in the error."""
+    adapter = adapter_of_module(module)
+    if adapter is None:
+        choices = "|".join(repr(name) for name in registry.FRAMEWORKS)
+        raise StateError(f"{caller} needs a model bound to a backend: call it once on a "
+                         f"tensor of that framework, or use net.to({choices}).")
+    lazy = [name for name, p in module.named_parameters() if not p.materialized]
+    if lazy:
+        raise StateError(f"{caller} needs every parameter shape; {lazy} are still lazy. "
+                         f"Call the model once (net(X)) or net.initialize(X) first.")
+    return adapter
 
 
 def bind_tree(root: Any, adapter: Any, device: Any) -> Any:
