@@ -159,8 +159,7 @@ class Scheme(WeightsOnly):
         if name not in SCHEMES:
             raise ValueError(f"Unknown init scheme {name!r}; expected one of {SCHEMES}.")
         self.name = name
-        super().__init__({"torch": KaimingUniform(math.sqrt(5)), "keras": XavierUniform(),
-                          "gluon": Uniform(0.07)}[name])
+        super().__init__(scheme_weight(name))
 
     def resolve(self, shape: Shape, own: Initializer | None,
                 fan_in: int | None = None) -> Initializer:
@@ -180,6 +179,13 @@ _BY_NAME = {"zeros": Zeros, "ones": Ones, "normal": Normal, "uniform": Uniform,
             "kaiming_uniform": KaimingUniform}
 SCHEMES = ("torch", "keras", "gluon")
 _scheme = "torch"
+
+
+def scheme_weight(name: str) -> Initializer:
+    """A new weight initializer of a scheme (one table for ``Scheme`` and the default)."""
+    if name == "torch":
+        return KaimingUniform(math.sqrt(5))
+    return XavierUniform() if name == "keras" else Uniform(0.07)
 
 
 def get(init: Initializer | str | None) -> Initializer | None:
@@ -206,8 +212,7 @@ def set_scheme(name: str) -> None:
 
 def default_weight() -> Initializer:
     """The current scheme's weight initializer."""
-    chosen = {"torch": KaimingUniform(math.sqrt(5)), "keras": XavierUniform(),
-              "gluon": Uniform(0.07)}[_scheme]
+    chosen = scheme_weight(_scheme)
     chosen.is_default = True
     return chosen
 
