@@ -10,7 +10,9 @@ weight is (out, in)).
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +26,16 @@ FRAMEWORKS = registry.FRAMEWORKS
 INSTALLED = tuple(name for name in registry.NAMES if registry.is_installed(name))
 RTOL = 2e-5
 ATOL = 1e-6
+
+# Eager JAX compiles every op for every new shape (tens of ms each: most of a JAX test's
+# time). An on-disk compilation cache, shared by the xdist workers, by later runs and by
+# CI's two environments (the same jax), compiles each once; the variables are read when
+# jax is imported, and one set by the caller wins.
+for _name, _value in {
+        "JAX_COMPILATION_CACHE_DIR": Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax",
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": 0,
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": -1}.items():
+    os.environ.setdefault(_name, str(_value))
 
 # Import PyTorch before TensorFlow (docs/design.md: the other order can crash).
 if importlib.util.find_spec("torch") is not None:
