@@ -48,6 +48,29 @@ def test_conv2d_matches_torch(backend, config):
     check_layer(lambda: nn.Conv2d(4, 8, **kw), lambda: torch.nn.Conv2d(4, 8, **kw), X2, backend)
 
 
+# More output channels than output positions (the late layers of a ResNet at batch 1):
+# Keras computes these as one matmul with the input's windows instead of a conv.
+WIDE = {
+    "pointwise": dict(kernel_size=1),
+    "pointwise_stride2": dict(kernel_size=1, stride=2),
+    "3x3_pad1": dict(kernel_size=3, padding=1),
+    "3x3_stride2_pad1_dilation2": dict(kernel_size=3, stride=2, padding=1, dilation=2),
+    "rect_pad": dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 0)),
+}
+X_SMALL = RNG.randn(1, 4, 5, 5).astype(np.float32)
+
+
+@pytest.mark.parametrize("config", sorted(WIDE))
+def test_wide_conv2d_matches_torch(backend, config):
+    kw = WIDE[config]
+    check_layer(lambda: nn.Conv2d(4, 64, **kw), lambda: torch.nn.Conv2d(4, 64, **kw), X_SMALL,
+                backend)
+
+
+def test_wide_pointwise_conv1d_matches_torch(backend):
+    check_layer(lambda: nn.Conv1d(4, 32, 1), lambda: torch.nn.Conv1d(4, 32, 1), X1, backend)
+
+
 @pytest.mark.filterwarnings(SAME_WARNING)
 @pytest.mark.parametrize("config", sorted(CONV1D))
 def test_conv1d_matches_torch(backend, config):

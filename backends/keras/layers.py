@@ -99,6 +99,61 @@ def _conv2d(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, grou
     return run(x, w)
 
 
+def _conv_as_matmul(x: Any, weight: Any, stride: tuple, padding: tuple,
+                    dilation: tuple) -> Any | None:
+    """An ungrouped NCHW convolution as one matmul of the (out, in·kh·kw) weight, as
+    stored, with the input's windows (im2col), where that moves less data than the
+    HWIO kernel copy ``tf.nn.conv2d`` needs per call; None where it does not.
+
+    The copies compare as ``kh·kw·in·N·oh·ow`` values against ``out·in·kh·kw``: the
+    windows win when ``N·oh·ow <= out``, and always for a 1×1 kernel (no windows to
+    copy). In a ResNet-50 at batch 1 those are every 1×1 and every late 3×3 layer,
+    whose kernel copies were most of a compiled forward pass on Keras (Keras' own
+    layers store HWIO kernels). The gradients are matmuls and slices too: no NHWC
+    transposes. Measured in docs/performance.md ("Keras: kernels as stored")."""
+    out, channels, kh, kw = (int(n) for n in weight.shape)
+    batch, _, height, width = x.shape
+    if height is None or width is None:
+        return None
+    height, width = height + sum(padding[0]), width + sum(padding[1])
+    oh = (height - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (width - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    pointwise = kh == kw == 1
+    if oh <= 0 or ow <= 0 or not (pointwise or (batch is not None and batch * oh * ow <= out)):
+        return None
+    if any(map(any, padding)):
+        x = tf.pad(x, [[0, 0], [0, 0], list(padding[0]), list(padding[1])])
+    if pointwise and stride == (1, 1):
+        windows = x
+    else:
+        taps = [x[:, :, i * dilation[0]:i * dilation[0] + (oh - 1) * stride[0] + 1:stride[0],
+                  j * dilation[1]:j * dilation[1] + (ow - 1) * stride[1] + 1:stride[1]]
+                for i in range(kh) for j in range(kw)]
+        windows = taps[0] if pointwise else tf.stack(taps, axis=2)  # (N, in, taps, oh, ow)
+    depth = channels * kh * kw
+    y = _weight_times_windows(tf.reshape(weight, (out, depth)),
+                              tf.reshape(windows, (-1, depth, oh * ow)))
+    return tf.reshape(y, (-1, out, oh, ow))
+
+
+@tf.custom_gradient
+def _weight_times_windows(weight: Any, windows: Any) -> Any:
+    """(out, depth) @ (N, depth, positions), the weight broadcast over the batch.
+
+    TensorFlow's own gradient of a broadcast matmul forms one weight gradient per sample
+    and sums them (N times the weight's size: most of a batch-16 ResNet training step);
+    here it is one matmul over the batch and positions together."""
+    # BatchMatMulV2 itself: tf.matmul would multiply mixed dtypes where conv2d refuses
+    y = tf.raw_ops.BatchMatMulV2(x=weight, y=windows)
+
+    def grad(dy: Any) -> tuple:
+        d_windows = tf.raw_ops.BatchMatMulV2(x=weight, y=dy, adj_x=True)
+        d_weight = tf.tensordot(dy, windows, axes=[[0, 2], [0, 2]])
+        return d_weight, d_windows
+
+    return y, grad
+
+
 @_empty_batch_guard(lambda x: tf.zeros((1,) + tuple(x.shape[1:]), x.dtype),
                   lambda out: tf.zeros((0,) + tuple(out.shape[1:]), out.dtype))
 def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation: tuple,
@@ -110,8 +165,12 @@ def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation
         x = tf.expand_dims(x, 2)
         weight = tf.expand_dims(weight, 2)
         stride, padding, dilation = (1, *stride), ((0, 0), *padding), (1, *dilation)
-    w = tf.transpose(weight, (2, 3, 1, 0))  # (out, in, kh, kw) -> HWIO
-    y = _conv2d(x, w, tuple(stride), tuple(tuple(p) for p in padding), tuple(dilation), groups)
+    padding = tuple(tuple(p) for p in padding)
+    y = _conv_as_matmul(x, weight, tuple(stride), padding, tuple(dilation)) if groups == 1 \
+        else None
+    if y is None:
+        w = tf.transpose(weight, (2, 3, 1, 0))  # (out, in, kh, kw) -> HWIO
+        y = _conv2d(x, w, tuple(stride), padding, tuple(dilation), groups)
     if bias is not None:
         y = tf.nn.bias_add(y, bias, data_format="NCHW")
     return tf.squeeze(y, 2) if one_d else y
