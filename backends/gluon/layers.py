@@ -214,7 +214,23 @@ def _batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any, bias: 
                    (1.0 - factor) * running_var + factor * unbiased)
 
 
+def _layer_norm(x: Any, shape: tuple, weight: Any, bias: Any, eps: float) -> Any | None:
+    """MXNet's layer norm over the last axis (several normalised axes as one); None for an
+    empty input, which its kernel does not take."""
+    if not x.size:
+        return None
+    features = int(np.prod(shape))
+    flat = x if len(shape) == 1 else x.reshape(x.shape[:-len(shape)] + (features,))
+    gamma = mnp.ones((features,), dtype=x.dtype, ctx=x.ctx) if weight is None \
+        else weight.reshape(-1)
+    beta = mnp.zeros((features,), dtype=x.dtype, ctx=x.ctx) if bias is None \
+        else bias.reshape(-1)
+    out = npx.layer_norm(flat, gamma, beta, axis=-1, eps=eps)
+    return out if len(shape) == 1 else out.reshape(x.shape)
+
+
 #: polymod.ops name -> MXNet's fused kernel (the composed forms' numbers, one kernel)
 FUSED: dict = {
     "batch_norm": _batch_norm,  # nn.BatchNorm1d/2d's, not an op
+    "layer_norm": _layer_norm,
 }

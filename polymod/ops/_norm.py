@@ -45,8 +45,9 @@ def layer_norm(x: Any, normalized_shape: Any, weight: Any = None, bias: Any = No
     shape = (int(normalized_shape),) if isinstance(normalized_shape, int) else tuple(
         int(n) for n in normalized_shape)
     fused = adapter.FUSED.get("layer_norm")
-    if fused is not None:
-        return fused(x, shape, weight, bias, float(eps))
+    out = None if fused is None else fused(x, shape, weight, bias, float(eps))
+    if out is not None:  # None: the kernel does not take this input (an empty one)
+        return out
     out = _normalize(adapter, x, tuple(range(-len(shape), 0)), float(eps))
     return _affine(adapter, out, weight, bias, None)
 
