@@ -96,3 +96,18 @@ def test_dense_with_a_new_activation_name_matches_torch(backend, name, torch_lay
     x = (RNG.randn(3, 5) * 3).astype(np.float32)
     check_layer(lambda: nn.Dense(4, activation=name, in_units=5),
                 lambda: TorchDense(torch_layer), x, backend, rtol=1e-5, atol=2e-6)
+
+
+# Rows PyTorch turns all-NaN: a NaN, an infinite maximum, all -inf; a -inf among finite
+# values (an attention mask) stays a plain row. Over the last axis and over the first.
+SOFTMAX_ROWS = np.array([[np.nan, 1, 2], [np.inf, 1, 2], [np.inf, -np.inf, 1],
+                         [-np.inf, -np.inf, -np.inf], [-np.inf, 1, 2], [1, 2, 3]], np.float32)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_softmax_rows_with_nan_and_inf_match_torch(backend, name, axis):
+    rows = SOFTMAX_ROWS if axis == -1 else SOFTMAX_ROWS.T.copy()
+    check_op(lambda x: getattr(ops, name)(x, axis=axis),
+             lambda x: getattr(F, name)(x, dim=axis), [rows], backend, grads=False,
+             rtol=1e-5, atol=1e-6)

@@ -38,9 +38,9 @@ def gelu(x: Any) -> Any:
 
 
 def _nan_rows(x: Any, out: Any, axis: int) -> Any:
-    # TensorFlow's softmax keeps a row's other entries when one is NaN; PyTorch and
-    # NumPy make the whole row NaN: do the same.
-    has_nan = tf.reduce_any(tf.math.is_nan(x), axis=axis, keepdims=True)
+    # TensorFlow's softmax keeps a row's other entries where it gives a NaN (a NaN input,
+    # an infinite maximum, a row of -inf); PyTorch and NumPy make the whole row NaN.
+    has_nan = tf.reduce_any(tf.math.is_nan(out), axis=axis, keepdims=True)
     return tf.where(has_nan, tf.constant(np.nan, x.dtype), out)
 
 

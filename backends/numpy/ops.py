@@ -31,12 +31,15 @@ def gelu(x: Any) -> Any:
         return (0.5 * x * (1.0 + erf)).astype(x.dtype, copy=False)
 
 
+# inf - inf = NaN: a row with an infinite maximum (or all -inf) is a NaN row, as in torch
+@np.errstate(invalid="ignore")
 def softmax(x: Any, axis: int = -1) -> Any:
     shifted = x - np.max(x, axis=axis, keepdims=True)
     e = np.exp(shifted)
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
+@np.errstate(invalid="ignore")
 def log_softmax(x: Any, axis: int = -1) -> Any:
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
