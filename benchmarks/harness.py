@@ -254,7 +254,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="tiny configuration (few calls, small model, no torch.compile)")
     p.add_argument("--backends", default=",".join(FRAMEWORKS),
-                   help="comma-separated frameworks among " + ",".join(FRAMEWORKS))
+                   help="comma-separated frameworks (default, all of them: %(default)s)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--rounds", type=int, default=7,
                    help="alternating rounds per comparison (the best is kept); more "
