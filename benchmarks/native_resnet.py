@@ -9,11 +9,14 @@ Nothing here imports polymod. Each builder returns the framework's own model:
 * Keras: ``keras.applications.ResNet50(weights=None)``, channels-last (Keras' default,
   the layout TensorFlow's CPU kernels want), its own initial weights; also built
   channels-first (NCHW, polymod's layout) to show what that layout costs Keras itself.
-* Gluon: ``mxnet.gluon.model_zoo.vision.resnet50_v1()``, its own initial weights.
+* Gluon: ResNet-50 V1.5 written with ``gluon.nn`` (``HybridBlock`` blocks, the model zoo's
+  bottleneck with torchvision's strides and no convolution biases), holding polymod's
+  weights, so outputs are checked equal; and ``mxnet.gluon.model_zoo.vision.resnet50_v1()``
+  (its own initial weights), the framework's shipped model, timed beside it.
 * JAX: ResNet-50 V1.5 written in pure JAX (``lax.conv_general_dilated``, NCHW), a pure
   function of torchvision-named weights; BatchNorm uses the batch statistics in training.
 
-The Keras and Gluon models are ResNet V1 (stride on the first 1x1 convolution of a
+The Keras and Gluon model-zoo models are ResNet V1 (stride on the first 1x1 convolution of a
 downsampling block, biases on their convolutions), torchvision's and polymod's are V1.5
 (stride on the 3x3): about 4 % fewer multiply-adds in V1, so they cannot hold the same
 weights and their outputs are not compared.
@@ -92,6 +95,75 @@ def gluon_resnet50(num_classes: int) -> Any:
 
     model = vision.resnet50_v1(classes=num_classes)
     model.initialize(mx.init.Xavier(), ctx=mx.cpu())
+    return model
+
+
+def gluon_resnet50_v15(sd: dict[str, np.ndarray], num_classes: int) -> Any:
+    """ResNet-50 V1.5 as ``gluon.nn`` ``HybridBlock`` blocks holding ``sd`` (torchvision's names)."""
+    import mxnet as mx
+    from mxnet import np as mnp
+    from mxnet.gluon import nn
+
+    loads: list[tuple[Any, str]] = []
+
+    def conv(name: str, stride: int, pad: int) -> Any:
+        out, cin, k, _ = sd[f"{name}.weight"].shape
+        layer = nn.Conv2D(out, k, stride, pad, in_channels=cin, use_bias=False)
+        loads.append((layer, name))
+        return layer
+
+    def bn(name: str) -> Any:
+        layer = nn.BatchNorm(epsilon=1e-5, momentum=0.9, in_channels=sd[f"{name}.weight"].shape[0])
+        loads.append((layer, name))
+        return layer
+
+    class Bottleneck(nn.HybridBlock):
+        def __init__(self, name: str, stride: int):
+            super().__init__()
+            with self.name_scope():
+                self.conv1, self.bn1 = conv(f"{name}.conv1", 1, 0), bn(f"{name}.bn1")
+                self.conv2, self.bn2 = conv(f"{name}.conv2", stride, 1), bn(f"{name}.bn2")
+                self.conv3, self.bn3 = conv(f"{name}.conv3", 1, 0), bn(f"{name}.bn3")
+                self.down = None
+                if f"{name}.downsample.0.weight" in sd:
+                    self.down = nn.HybridSequential()
+                    self.down.add(conv(f"{name}.downsample.0", stride, 0),
+                                  bn(f"{name}.downsample.1"))
+
+        def hybrid_forward(self, F, x):
+            y = F.npx.relu(self.bn1(self.conv1(x)))
+            y = F.npx.relu(self.bn2(self.conv2(y)))
+            y = self.bn3(self.conv3(y))
+            return F.npx.relu(y + (x if self.down is None else self.down(x)))
+
+    class ResNet(nn.HybridBlock):
+        def __init__(self):
+            super().__init__()
+            with self.name_scope():
+                self.conv1, self.bn1 = conv("conv1", 2, 3), bn("bn1")
+                self.pool = nn.MaxPool2D(3, 2, 1)
+                self.blocks = nn.HybridSequential()
+                for layer, (count, stride) in enumerate(zip((3, 4, 6, 3), (1, 2, 2, 2), strict=True), 1):
+                    for i in range(count):
+                        self.blocks.add(Bottleneck(f"layer{layer}.{i}", stride if i == 0 else 1))
+                self.fc = nn.Dense(num_classes, in_units=sd["fc.weight"].shape[1])
+                loads.append((self.fc, "fc"))
+
+        def hybrid_forward(self, F, x):
+            x = self.blocks(self.pool(F.npx.relu(self.bn1(self.conv1(x)))))
+            return self.fc(F.np.mean(x, axis=(2, 3)))
+
+    model = ResNet()
+    model.initialize(ctx=mx.cpu())
+    for layer, name in loads:
+        if isinstance(layer, nn.BatchNorm):
+            for mine, theirs in (("gamma", "weight"), ("beta", "bias"),
+                                 ("running_mean", "running_mean"), ("running_var", "running_var")):
+                getattr(layer, mine).set_data(mnp.array(sd[f"{name}.{theirs}"]))
+        else:
+            layer.weight.set_data(mnp.array(sd[f"{name}.weight"]))
+            if f"{name}.bias" in sd:
+                layer.bias.set_data(mnp.array(sd[f"{name}.bias"]))
     return model
 
 

@@ -25,8 +25,11 @@ unless ``--torch-compile-all-batches`` (each compilation takes a minute or more)
 polymod's compiled side is ``real_specs.fast_path`` (one line to switch to
 ``pm.compile``). One thread, candidates timed in alternating rounds, the best round
 kept. Ratio = polymod / native; targets: eager eval <= 1.10, compiled eval <= 1.05,
-training step <= 1.10. The Keras ResNet rows also time ``keras.applications.ResNet50``
-built channels-first (polymod's NCHW layout): ``ratio_vs_native_nchw``.
+training step <= 1.10. Some rows also time the framework's other model of the network
+(``ms_<key>``, ``ratio_vs_<key>``): Keras' ResNet rows ``keras.applications.ResNet50``
+built channels-first, polymod's NCHW layout (``native_nchw``); Gluon's ResNet rows, whose
+native model is a ``gluon.nn`` ResNet-50 V1.5 holding polymod's weights, the model zoo's
+``resnet50_v1`` (V1, ``native_zoo``).
 
 JSON key: ``real_models`` (``config`` and one row per model, batch, backend, mode, path).
 Not part of ``bench.py`` (it takes minutes); ``--quick`` uses tiny sizes.
@@ -107,11 +110,13 @@ def _row(model: str, batch: int, backend: str, mode: str, path: str, label: dict
         row.update(ms_native=round(t["native"] * 1e3, 3), ms_polymod=round(t["polymod"] * 1e3, 3),
                    ratio=round(t["polymod"] / t["native"], 3))
         row["status"] = "PASS" if row["ratio"] <= row["target"] else "OVER"
-        if "native_nchw" in t:  # Keras' own ResNet-50 in polymod's layout (NCHW)
-            row["ms_native_nchw"] = round(t["native_nchw"] * 1e3, 3)
-            row["ratio_vs_native_nchw"] = round(t["polymod"] / t["native_nchw"], 3)
-            row["note"] = (f"keras.applications NCHW {row['ms_native_nchw']:.2f} ms: polymod / "
-                           f"that {row['ratio_vs_native_nchw']:.3f}")
+        for key, name in label.get("also", {}).items():  # the framework's other model
+            if key in t:
+                row[f"ms_{key}"] = round(t[key] * 1e3, 3)
+                row[f"ratio_vs_{key}"] = round(t["polymod"] / t[key], 3)
+                row["note"] = "; ".join(filter(None, [
+                    row["note"], f"{name} {row[f'ms_{key}']:.2f} ms: polymod / that "
+                                 f"{row[f'ratio_vs_{key}']:.3f}"]))
     return row
 
 

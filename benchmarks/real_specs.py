@@ -114,22 +114,29 @@ class Spec:
                 native = (steps.jax_train if training else steps.jax_eval)(
                     native_fn, self.native_params(), self.native_inputs, False)
             make = steps.polymod_train if training else steps.polymod_eval
-            extra = self._keras_nchw(training, False) if fw == "keras" else {}
+            extra = self._also(training, False)
             return {"native": native,
                     "polymod": make(self.net, self.call, self.pm_inputs, fw), **extra}, note
         return self._compiled_candidates(training)
 
-    def _keras_nchw(self, training: bool, compiled: bool) -> dict[str, Callable]:
-        """Keras' own ResNet-50 built channels-first (polymod's layout), where there is one."""
-        nchw = getattr(self, "keras_nchw", None)
-        if nchw is None:
-            return {}
+    def _also(self, training: bool, compiled: bool) -> dict[str, Callable]:
+        """The framework's other model of the network, timed beside (``label["also"]``):
+        Keras' ResNet-50 built channels-first (polymod's layout), Gluon's model zoo V1."""
         inputs = [self.pm_inputs[0]]
-        if training:
-            return {"native_nchw": steps.keras_train(lambda x: nchw(x, training=True),
-                                                     nchw.trainable_variables, inputs, compiled)}
-        return {"native_nchw": steps.keras_eval(lambda x: nchw(x, training=False), inputs,
-                                                compiled)}
+        nchw = getattr(self, "keras_nchw", None)
+        if nchw is not None:
+            if training:
+                return {"native_nchw": steps.keras_train(lambda x: nchw(x, training=True),
+                                                         nchw.trainable_variables, inputs,
+                                                         compiled)}
+            return {"native_nchw": steps.keras_eval(lambda x: nchw(x, training=False), inputs,
+                                                    compiled)}
+        zoo = getattr(self, "gluon_zoo", None)
+        if zoo is not None:
+            inputs = [self.native_inputs[0]]
+            return {"native_zoo": steps.gluon_train(zoo, zoo.collect_params(), inputs)
+                    if training else steps.gluon_eval(zoo, inputs)}
+        return {}
 
     def _compiled_candidates(self, training: bool) -> tuple[dict[str, Callable], str]:
         import polymod as pm
@@ -158,22 +165,26 @@ class Spec:
                 return {"native": steps.keras_train(native_fn, self.native_params(),
                                                     self.native_inputs, True),
                         "polymod": steps.keras_train(fast, twin_vars, self.pm_inputs, True),
-                        **self._keras_nchw(training, True)}, ""
+                        **self._also(training, True)}, ""
             return {"native": steps.keras_eval(native_fn, self.native_inputs, True),
                     "polymod": steps.keras_eval(fast, self.pm_inputs, True),
-                    **self._keras_nchw(training, True)}, ""
+                    **self._also(training, True)}, ""
         if fw == "gluon":
             if not self._compiled:
                 self._compiled["hybridized"] = True
                 self.native_block.hybridize(static_alloc=True, static_shape=True)
+                if hasattr(self, "gluon_zoo"):
+                    self.gluon_zoo.hybridize(static_alloc=True, static_shape=True)
             note = "polymod eager: MXNet 1.9 hybridizes only hybrid_forward(F, ...) code"
             if training:
                 return {"native": steps.gluon_train(native_fn, self.native_params(),
                                                     self.native_inputs),
                         "polymod": steps.polymod_train(self.net, self.call, self.pm_inputs,
-                                                       fw)}, note
+                                                       fw),
+                        **self._also(training, True)}, note
             return {"native": steps.gluon_eval(native_fn, self.native_inputs),
-                    "polymod": steps.polymod_eval(self.net, self.call, self.pm_inputs, fw)}, note
+                    "polymod": steps.polymod_eval(self.net, self.call, self.pm_inputs, fw),
+                    **self._also(training, True)}, note
         # JAX: jax.jit over the native pure function and over polymod's twin
         twin = pm.native(self.net)
         if training:
@@ -272,6 +283,7 @@ def _keras_resnet(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
     spec.native_params = lambda: native.trainable_variables
     spec.set_native_mode = lambda training: None
     spec.keras_nchw = native_resnet.keras_resnet50(size["image"], size["classes"], True)
+    spec.label["also"] = {"native_nchw": "keras.applications NCHW"}
 
 
 def _keras_bert(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
@@ -288,13 +300,15 @@ def _keras_bert(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
 def _gluon_resnet(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
     from mxnet import np as mnp
 
-    native = native_resnet.gluon_resnet50(size["classes"])
-    spec.label = {"native": "gluon model_zoo resnet50_v1 (V1)", "checked": False}
+    native = native_resnet.gluon_resnet50_v15(sd, size["classes"])
+    spec.label = {"native": "gluon.nn ResNet-50 V1.5", "checked": True,
+                  "also": {"native_zoo": "model zoo resnet50_v1 (V1)"}}
     spec.native_inputs = [mnp.array(spec.np_inputs[0])]
     spec.native_eval = spec.native_train = native
     spec.native_block = native
     spec.native_params = native.collect_params
     spec.set_native_mode = lambda training: None  # autograd.record() sets it
+    spec.gluon_zoo = native_resnet.gluon_resnet50(size["classes"])
 
 
 def _gluon_bert(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
