@@ -15,9 +15,11 @@ from . import registry
 
 
 def torch_converter() -> Any:
-    """The torch adapter's ``convert`` package (imports torch)."""
-    registry.adapter("torch")  # a clear error naming the pip extra when torch is missing
-    return importlib.import_module(registry.spec("torch").adapter_module + ".convert")
+    """The converting adapter's ``converter`` package (the registry names it; imports its
+    framework)."""
+    source = next(spec for spec in registry.SPECS if spec.converter)
+    registry.adapter(source.name)  # a clear error naming the pip extra when it is missing
+    return importlib.import_module(f"{source.adapter_module}.{source.converter}")
 
 
 def from_torch(module: Any, *example_inputs: Any, tracer: Any = None,

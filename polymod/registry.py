@@ -43,6 +43,8 @@ class BackendSpec(NamedTuple):
             imports on start-up) whose declared NumPy requirement ``polymod info``
             checks against the installed NumPy (polymod.environment).
         numpy_pin: the NumPy range its extra pins ('' for none): MXNet 1.9.1 needs < 2.
+        converter: the subpackage of its adapter that converts the framework's own models
+            into polymod source (``pm.from_torch``; '' for none).
     """
 
     name: str
@@ -56,6 +58,7 @@ class BackendSpec(NamedTuple):
     converts: tuple[tuple[str, str, str], ...] = ()
     distributions: tuple[str, ...] = ()
     numpy_pin: str = ""
+    converter: str = ""
 
     @property
     def adapter_module(self) -> str:
@@ -71,7 +74,7 @@ class BackendSpec(NamedTuple):
 SPECS: tuple[BackendSpec, ...] = (
     BackendSpec("numpy", requires=(), extra=None, tensor="NumPy array", reference=True),
     BackendSpec("torch", requires=("torch",), extra="torch", owns=("torch",),
-                tensor="torch.Tensor", distributions=("torch",)),
+                tensor="torch.Tensor", distributions=("torch",), converter="convert"),
     BackendSpec("keras", requires=("tensorflow", "keras"), extra="keras",
                 aliases=("tensorflow", "tf"), owns=("keras", "tensorflow", "tf_keras"),
                 tensor="TensorFlow tensor",

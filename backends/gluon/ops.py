@@ -39,8 +39,8 @@ def gelu(x: Any) -> Any:
     return npx.leaky_relu(x, act_type="gelu")
 
 
-def _nan_rows(x: Any, out: Any, axis: int) -> Any:
-    """``out`` (x's softmax or log-softmax) with NaN across every row where it has one.
+def _nan_rows(out: Any, axis: int) -> Any:
+    """``out`` (a softmax or log-softmax) with NaN across every row where it has one.
 
     MXNet's softmax keeps a row's other entries where it gives a NaN (a NaN input, an
     infinite maximum, a row of -inf); PyTorch and NumPy make the whole row NaN. The rows
@@ -59,11 +59,11 @@ def _nan_rows(x: Any, out: Any, axis: int) -> Any:
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
-    return _nan_rows(x, npx.softmax(x, axis=axis), axis)
+    return _nan_rows(npx.softmax(x, axis=axis), axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    return _nan_rows(x, npx.log_softmax(x, axis=axis), axis)
+    return _nan_rows(npx.log_softmax(x, axis=axis), axis)
 
 
 def _reduce_empty(fn: Any, x: Any, axis: Any, keepdims: bool) -> Any:

@@ -37,19 +37,19 @@ def gelu(x: Any) -> Any:
     return tf.nn.gelu(x, approximate=False)
 
 
-def _nan_rows(x: Any, out: Any, axis: int) -> Any:
+def _nan_rows(out: Any, axis: int) -> Any:
     # TensorFlow's softmax keeps a row's other entries where it gives a NaN (a NaN input,
     # an infinite maximum, a row of -inf); PyTorch and NumPy make the whole row NaN.
     has_nan = tf.reduce_any(tf.math.is_nan(out), axis=axis, keepdims=True)
-    return tf.where(has_nan, tf.constant(np.nan, x.dtype), out)
+    return tf.where(has_nan, tf.constant(np.nan, out.dtype), out)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
-    return _nan_rows(x, tf.nn.softmax(x, axis=axis), axis)
+    return _nan_rows(tf.nn.softmax(x, axis=axis), axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    return _nan_rows(x, tf.nn.log_softmax(x, axis=axis), axis)
+    return _nan_rows(tf.nn.log_softmax(x, axis=axis), axis)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -64,7 +64,7 @@ def _nan_aware(reduce: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     # tf.reduce_max/min skip NaN; torch and NumPy return NaN: put it back.
     out = reduce(x, axis=axis, keepdims=keepdims)
     has_nan = tf.reduce_any(tf.math.is_nan(x), axis=axis, keepdims=keepdims)
-    return tf.where(has_nan, tf.constant(np.nan, x.dtype), out)
+    return tf.where(has_nan, tf.constant(np.nan, out.dtype), out)
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
