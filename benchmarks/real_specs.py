@@ -45,12 +45,12 @@ def _close(got: Any, want: Any, what: str) -> None:
 def fast_path(net: Any, backend: str) -> Any:
     """polymod's compiled model, called as the model, through the framework's compiler.
 
-    torch: ``torch.compile`` of the twin; Keras: the model itself, traced by the
-    ``tf.function`` around each timed step (the twin ``keras.Model`` takes one input); JAX:
-    ``jax.jit`` of the twin's pure ``apply``: what ``pm.compile(net)`` does on each
-    backend, written out so the timed step can wrap it (``tf.function`` of the whole step
-    on Keras; JAX's training step is ``jax.jit`` over the twin's ``apply``, its
-    documented fast path).
+    torch: ``torch.compile`` of the twin; Keras: ``pm.compile(net)`` itself (its eval
+    step is called as it is; its training step runs inside the ``tf.function`` of the
+    whole step, as a user's own training loop would); JAX: ``jax.jit`` of the twin's
+    pure ``apply``: what ``pm.compile(net)`` does on each backend, written out so the
+    timed step can wrap it (JAX's training step is ``jax.jit`` over the twin's
+    ``apply``, its documented fast path).
     """
     import polymod as pm
 
@@ -61,7 +61,7 @@ def fast_path(net: Any, backend: str) -> Any:
         twin.train(net.training)  # the torch twin's own flag governs the model's mode
         return torch.compile(twin, dynamic=False)
     if backend == "keras":
-        return net
+        return pm.compile(net)
     if backend == "jax":
         import jax
 
@@ -167,7 +167,7 @@ class Spec:
                         "polymod": steps.keras_train(fast, twin_vars, self.pm_inputs, True),
                         **self._also(training, True)}, ""
             return {"native": steps.keras_eval(native_fn, self.native_inputs, True),
-                    "polymod": steps.keras_eval(fast, self.pm_inputs, True),
+                    "polymod": steps.keras_eval(fast, self.pm_inputs, False),  # compiled
                     **self._also(training, True)}, ""
         if fw == "gluon":
             if not self._compiled:

@@ -5,18 +5,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import layout
 from .framework import tf
 
 
 def compile_module(module: Any, training: bool, options: dict) -> Callable:
     from polymod.errors import UnsupportedError
 
+    # XLA chooses its own layouts; otherwise the graph runs channels-last (layout.py)
+    channels_last = options.pop("channels_last", not options.get("jit_compile"))
     options.setdefault("autograph", False)  # polymod's Python is run as it is, not rewritten
+    call_model = lambda *inputs, **keywords: module(*inputs, **keywords)  # noqa: E731
+    function = None
+    if channels_last and "experimental_attributes" not in options:
+        # called inside the user's own tf.function, it stays a call of its own, with the
+        # conversion its call options ask for (inlined, the caller's options would rule)
+        try:
+            function = tf.function(call_model, **options,
+                                   experimental_attributes={"_noinline": True})
+        except (TypeError, ValueError):
+            pass  # an attribute this TensorFlow no longer takes: inlined, as before
     try:
-        function = tf.function(lambda *inputs, **keywords: module(*inputs, **keywords), **options)
+        function = function or tf.function(call_model, **options)
     except TypeError as err:
         raise UnsupportedError(f"pm.compile on the 'keras' backend: tf.function refused "
                                f"options {options}: {err}") from err
+    if channels_last:
+        function = layout.run_channels_last(function)
 
     def call(*inputs: Any, **keywords: Any) -> Any:
         try:

@@ -8,6 +8,7 @@ import numpy as np
 
 from polymod.adapter import empty_batch_safe as _empty_batch_guard
 
+from . import layout
 from .framework import tf
 from .tensors import dtype_of
 
@@ -110,7 +111,13 @@ def _conv_as_matmul(x: Any, weight: Any, stride: tuple, padding: tuple,
     copy). In a ResNet-50 at batch 1 those are every 1×1 and every late 3×3 layer,
     whose kernel copies were most of a compiled forward pass on Keras (Keras' own
     layers store HWIO kernels). The gradients are matmuls and slices too: no NHWC
-    transposes. Measured in docs/performance.md ("Keras: kernels as stored")."""
+    transposes. Measured in docs/performance.md ("Keras: kernels as stored").
+
+    In a channels-last graph (``layout.py``) the windows are taken channels-last and
+    the product is one 2-D matmul over all samples' positions, between transposes that
+    the graph's conversion cancels: always for a 1×1 kernel, and for larger kernels
+    when there is more than one sample (the NCHW form is then one small product per
+    sample)."""
     out, channels, kh, kw = (int(n) for n in weight.shape)
     batch, _, height, width = x.shape
     if height is None or width is None:
@@ -121,19 +128,38 @@ def _conv_as_matmul(x: Any, weight: Any, stride: tuple, padding: tuple,
     pointwise = kh == kw == 1
     if oh <= 0 or ow <= 0 or not (pointwise or (batch is not None and batch * oh * ow <= out)):
         return None
-    if any(map(any, padding)):
-        x = tf.pad(x, [[0, 0], [0, 0], list(padding[0]), list(padding[1])])
-    if pointwise and stride == (1, 1):
-        windows = x
-    else:
-        taps = [x[:, :, i * dilation[0]:i * dilation[0] + (oh - 1) * stride[0] + 1:stride[0],
-                  j * dilation[1]:j * dilation[1] + (ow - 1) * stride[1] + 1:stride[1]]
-                for i in range(kh) for j in range(kw)]
-        windows = taps[0] if pointwise else tf.stack(taps, axis=2)  # (N, in, taps, oh, ow)
     depth = channels * kh * kw
-    y = _weight_times_windows(tf.reshape(weight, (out, depth)),
-                              tf.reshape(windows, (-1, depth, oh * ow)))
+    weight = tf.reshape(weight, (out, depth))
+    if layout.active() and (pointwise or batch > 1):
+        x = tf.transpose(x, (0, 2, 3, 1))
+        windows = _windows(x, (kh, kw), stride, padding, dilation, (oh, ow), channels_last=True)
+        y = tf.raw_ops.MatMul(a=tf.reshape(windows, (-1, depth)), b=weight, transpose_b=True)
+        return tf.transpose(tf.reshape(y, (-1, oh, ow, out)), (0, 3, 1, 2))
+    windows = _windows(x, (kh, kw), stride, padding, dilation, (oh, ow), channels_last=False)
+    y = _weight_times_windows(weight, tf.reshape(windows, (-1, depth, oh * ow)))
     return tf.reshape(y, (-1, out, oh, ow))
+
+
+def _windows(x: Any, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
+             size: tuple, channels_last: bool) -> Any:
+    """im2col: the input's windows as (N, in, taps, oh, ow), or (N, oh, ow, in, taps)
+    channels-last, taps in the weight's (kh, kw) order."""
+    spatial = [[0, 0], list(padding[0]), list(padding[1])]
+    if any(map(any, padding)):
+        x = tf.pad(x, spatial + [[0, 0]] if channels_last else [[0, 0], *spatial])
+    if kernel == (1, 1) and stride == (1, 1):
+        return x
+    taps = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            rows = slice(i * dilation[0], i * dilation[0] + (size[0] - 1) * stride[0] + 1,
+                         stride[0])
+            cols = slice(j * dilation[1], j * dilation[1] + (size[1] - 1) * stride[1] + 1,
+                         stride[1])
+            taps.append(x[:, rows, cols] if channels_last else x[:, :, rows, cols])
+    if len(taps) == 1:
+        return taps[0]
+    return tf.stack(taps, axis=-1 if channels_last else 2)
 
 
 @tf.custom_gradient
@@ -166,11 +192,11 @@ def conv(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple, dilation
         weight = tf.expand_dims(weight, 2)
         stride, padding, dilation = (1, *stride), ((0, 0), *padding), (1, *dilation)
     padding = tuple(tuple(p) for p in padding)
-    y = _conv_as_matmul(x, weight, tuple(stride), padding, tuple(dilation)) if groups == 1 \
-        else None
+    stride, dilation = tuple(stride), tuple(dilation)
+    y = _conv_as_matmul(x, weight, stride, padding, dilation) if groups == 1 else None
     if y is None:
         w = tf.transpose(weight, (2, 3, 1, 0))  # (out, in, kh, kw) -> HWIO
-        y = _conv2d(x, w, tuple(stride), padding, tuple(dilation), groups)
+        y = _conv2d(x, w, stride, padding, dilation, groups)
     if bias is not None:
         y = tf.nn.bias_add(y, bias, data_format="NCHW")
     return tf.squeeze(y, 2) if one_d else y
@@ -201,7 +227,7 @@ def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
     # NHWC: TensorFlow's CPU max-pool gradient exists only in that layout
     xt = tf.transpose(_pad_nchw(x, padding, -np.inf), (0, 2, 3, 1))
     y = tf.transpose(tf.nn.max_pool2d(xt, kernel, stride, "VALID"), (0, 3, 1, 2))
-    return tf.where(_nan_windows(x, kernel, stride, padding), tf.constant(np.nan, x.dtype), y)
+    return layout.where(_nan_windows(x, kernel, stride, padding), tf.constant(np.nan, x.dtype), y)
 
 
 def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
@@ -300,9 +326,16 @@ def conv_transpose(x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple
 
 def _batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any,
                 use_batch_stats: bool, factor: float, eps: float) -> tuple | None:
-    """``nn.BatchNorm``'s kernel: TensorFlow's fused batch norm, NCHW (also on the CPU),
-    whose running update is PyTorch's (``exponential_avg_factor``, unbiased variance).
-    None for what it does not take: float64, an empty batch."""
+    """``nn.BatchNorm``'s kernel: TensorFlow's fused batch norm, whose running update is
+    PyTorch's (``exponential_avg_factor``, unbiased variance). None for what it does not
+    take: float64, an empty batch.
+
+    With running statistics it runs NCHW (also on the CPU). With batch statistics it
+    runs NHWC between two transposes (which cancel in channels-last graphs,
+    ``layout.py``): the gradient of TensorFlow's NCHW kernel on the CPU loses accuracy
+    where the incoming gradient has a large mean per channel (2.5e-2 off in a ResNet's
+    first stage, against 4e-6 for PyTorch and 3e-5 in NHWC;
+    ``tests/test_regressions.py``)."""
     shape = x.shape
     if x.dtype != tf.float32 or shape[0] == 0:
         return None
@@ -317,13 +350,16 @@ def _batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any, bias: 
     if not use_batch_stats:
         y = _fused_bn(x, scale, offset, mean=running_mean, variance=running_var, epsilon=eps,
                       data_format="NCHW", is_training=False)[0]
-    elif running_mean is None:
-        y = _fused_bn(x, scale, offset, epsilon=eps, data_format="NCHW", is_training=True)[0]
     else:
-        y, mean, var = _fused_bn(x, scale, offset, mean=running_mean, variance=running_var,
-                                 epsilon=eps, data_format="NCHW", is_training=True,
-                                 exponential_avg_factor=factor)
-        stats = (tf.stop_gradient(mean), tf.stop_gradient(var))
+        x = tf.transpose(x, (0, 2, 3, 1))
+        if running_mean is None:
+            y = _fused_bn(x, scale, offset, epsilon=eps, is_training=True)[0]
+        else:
+            y, mean, var = _fused_bn(x, scale, offset, mean=running_mean, variance=running_var,
+                                     epsilon=eps, is_training=True,
+                                     exponential_avg_factor=factor)
+            stats = (tf.stop_gradient(mean), tf.stop_gradient(var))
+        y = tf.transpose(y, (0, 3, 1, 2))
     if rank != 4:
         y = tf.reshape(y, back)
     return y, stats

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .framework import tf
+from .layout import where
 
 relu = tf.nn.relu
 sigmoid = tf.math.sigmoid
@@ -21,7 +22,6 @@ abs = tf.math.abs
 exp = tf.math.exp
 log = tf.math.log
 sqrt = tf.math.sqrt
-where = tf.where
 zeros_like = tf.zeros_like
 ones_like = tf.ones_like
 
@@ -41,7 +41,7 @@ def _nan_rows(out: Any, axis: int) -> Any:
     # TensorFlow's softmax keeps a row's other entries where it gives a NaN (a NaN input,
     # an infinite maximum, a row of -inf); PyTorch and NumPy make the whole row NaN.
     has_nan = tf.reduce_any(tf.math.is_nan(out), axis=axis, keepdims=True)
-    return tf.where(has_nan, tf.constant(np.nan, out.dtype), out)
+    return where(has_nan, tf.constant(np.nan, out.dtype), out)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
@@ -64,7 +64,7 @@ def _nan_aware(reduce: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     # tf.reduce_max/min skip NaN; torch and NumPy return NaN: put it back.
     out = reduce(x, axis=axis, keepdims=keepdims)
     has_nan = tf.reduce_any(tf.math.is_nan(x), axis=axis, keepdims=keepdims)
-    return tf.where(has_nan, tf.constant(np.nan, out.dtype), out)
+    return where(has_nan, tf.constant(np.nan, out.dtype), out)
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -118,7 +118,7 @@ def split(x: Any, sections: int, axis: int = 0) -> list:
 
 
 def masked_fill(x: Any, mask: Any, value: float) -> Any:
-    return tf.where(mask, tf.constant(value, x.dtype), x)
+    return where(mask, tf.constant(value, x.dtype), x)
 
 
 def expand_dims(x: Any, axis: int) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from . import layout
 from .framework import keras, tf
 
 
@@ -16,7 +17,8 @@ class PolymodModel(keras.Model):
     ``tf.function`` work. Keras' ``training=`` argument governs the polymod model
     while it runs. Inside ``fit`` the model runs as a TensorFlow graph: Python
     control flow on tensor values (a ``while`` on a tensor) needs
-    ``compile(..., run_eagerly=True)``.
+    ``compile(..., run_eagerly=True)``. Those graphs run channels-last (``layout.py``)
+    unless XLA compiles them (``jit_compile=True``).
     """
 
     def __init__(self, module: Any):
@@ -26,6 +28,27 @@ class PolymodModel(keras.Model):
         self.polymod_variables = [h.native for _, h in handles
                                   if isinstance(h.native, keras.Variable)]
         self.built = True
+
+    def make_train_function(self, force: bool = False) -> Any:
+        super().make_train_function(force)
+        return self._run_channels_last("train_function")
+
+    def make_test_function(self, force: bool = False) -> Any:
+        super().make_test_function(force)
+        return self._run_channels_last("test_function")
+
+    def make_predict_function(self, force: bool = False) -> Any:
+        super().make_predict_function(force)
+        return self._run_channels_last("predict_function")
+
+    def _run_channels_last(self, name: str) -> Any:
+        function = getattr(self, name)
+        if (function is None or getattr(function, "polymod_channels_last", False)
+                or self.run_eagerly or self.jit_compile is True):
+            return function
+        function = layout.run_channels_last(function)
+        setattr(self, name, function)
+        return function
 
     def call(self, inputs: Any, training: Any = None) -> Any:
         module = self.polymod_module

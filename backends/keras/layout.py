@@ -1,0 +1,117 @@
+"""Channels-last execution of compiled models: ``pm.compile`` and the twin's ``fit``.
+
+polymod's tensors are NCHW (PyTorch's layout); TensorFlow's CPU kernels for
+convolutions, pooling and batch norm are NHWC. Eagerly, every convolution pays for
+that layout in transposes or in matmul form (``layers.py``). In a graph that polymod
+calls itself, the whole model is known, so while such a function traces and runs:
+
+* Grappler converts the graph's NCHW ops to NHWC (``RewriterConfig``'s
+  ``cpu_layout_conversion``, set in the call's options) and cancels the transposes
+  between them; BatchNorm then folds into the convolutions, as in Keras' own models.
+* A 1×1 convolution, which no kernel of TensorFlow's reads from the stored
+  ``(out, in, 1, 1)`` weight, is written as one matmul over channels-last positions
+  between two transposes that the conversion cancels (``layers.conv``).
+
+Weights, ``state_dict`` and the NCHW layout that user code sees do not change. The
+conversion stops at ops it cannot permute (an operand of lower rank in a 4-D
+``where``, for one); ``where`` below gives such operands rank 4 in graphs, so that
+polymod's own ops never stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .framework import tf
+
+_state = threading.local()
+
+
+def active() -> bool:
+    """Whether a channels-last function is being traced on this thread."""
+    return getattr(_state, "active", False)
+
+
+def _converting_options() -> tuple[Any, Any, Any] | None:
+    """The thread's function-call options and a copy that converts NCHW graphs to NHWC;
+    None where TensorFlow's private API has moved (then nothing changes)."""
+    try:
+        from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+        from tensorflow.python.eager import context
+    except ImportError:
+        return None
+    ctx = context.context()
+    options = getattr(ctx, "function_call_options", None)
+    serialized = getattr(options, "config_proto_serialized", None)
+    if serialized is None:
+        return None
+    key = (serialized, options.executor_type)
+    converting = _converting.get(key)
+    if converting is None:
+        config = config_pb2.ConfigProto()
+        config.ParseFromString(serialized)
+        config.graph_options.rewrite_options.cpu_layout_conversion = (
+            rewriter_config_pb2.RewriterConfig.NCHW_TO_NHWC)
+        converting = copy.copy(options)
+        converting.config_proto_serialized = config
+        _converting[key] = converting
+    return ctx, options, converting
+
+
+#: (the thread's options, serialized; executor) -> the same options, converting
+_converting: dict[tuple, Any] = {}
+
+
+@contextlib.contextmanager
+def channels_last() -> Iterator[None]:
+    """Functions traced or called inside run channels-last (see the module's docstring)."""
+    found = _converting_options()
+    if found is None:  # no conversion: the 1×1 matmul form would keep its transposes
+        yield
+        return
+    ctx, options, converting = found
+    before = active()
+    ctx.function_call_options = converting
+    _state.active = True
+    try:
+        yield
+    finally:
+        _state.active = before
+        ctx.function_call_options = options
+
+
+def run_channels_last(function: Callable) -> Callable:
+    """``function`` (a ``tf.function``, or Keras' step functions) called channels-last."""
+    @functools.wraps(function)
+    def call(*args: Any, **keywords: Any) -> Any:
+        with channels_last():
+            return function(*args, **keywords)
+
+    call.polymod_channels_last = True
+    return call
+
+
+def _rank(value: Any) -> int | None:
+    shape = getattr(value, "shape", ())
+    return len(shape) if not hasattr(shape, "rank") else shape.rank
+
+
+def where(condition: Any, x: Any, y: Any) -> Any:
+    """``tf.where``; in a graph with a 4-D result, as ``Select`` over operands
+    broadcast to that shape. Grappler's NCHW->NHWC conversion cannot permute an
+    operand of lower rank (a scalar NaN, say), nor the scalar zeros in ``tf.where``'s
+    gradient, and would leave the whole graph unconverted."""
+    ranks = [_rank(t) for t in (condition, x, y)]
+    if tf.executing_eagerly() or None in ranks or max(ranks) != 4 or min(ranks) == 4:
+        return tf.where(condition, x, y)
+    dtype = next((t.dtype for t in (x, y) if hasattr(t, "dtype")), None)
+    x, y = (tf.convert_to_tensor(t, dtype) for t in (x, y))
+    shape = tf.broadcast_dynamic_shape(tf.shape(condition),
+                                       tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y)))
+    return tf.raw_ops.Select(condition=tf.broadcast_to(condition, shape),
+                             x=tf.broadcast_to(x, shape), y=tf.broadcast_to(y, shape))
