@@ -78,10 +78,11 @@ def compile(net: Module, **options: Any) -> CompiledModule:  # noqa: A001 -- pm.
       Gradients flow through it (``loss.backward()``, ``pm.value_and_grad``).
     * **keras**: ``tf.function`` over the model's call; ``options`` go to
       ``tf.function`` (``jit_compile=True`` for XLA, ``reduce_retracing=``).
-      Gradients flow through it (``tf.GradientTape``, ``pm.value_and_grad``). The
-      graph runs channels-last, as TensorFlow's CPU kernels want it (weights, layout
-      and numbers unchanged; docs/performance.md); ``channels_last=False`` turns that
-      off, and XLA (``jit_compile=True``) lays out its own.
+      Gradients flow through it (``tf.GradientTape``, ``pm.value_and_grad``). A
+      model with 2-D convolutions runs channels-last, as TensorFlow's CPU kernels
+      want it (weights, layout and numbers unchanged; docs/performance.md);
+      ``channels_last=False`` turns that off, and XLA (``jit_compile=True``) lays out
+      its own.
     * **jax**: ``jax.jit`` over the pure form (``pm.native(net).apply``): the model's
       current parameters and buffers go in as arguments, so updates are seen; in
       training mode BatchNorm's running statistics are written back after the call,

@@ -92,6 +92,7 @@ def _layout_failures(capfd) -> list[str]:
 def test_compiled_outputs_and_gradients_match_torch(case, capfd):
     net, oracle, X = _models(*CASES[case])
     fast = pm.compile(net)
+    assert fast._function(False).polymod_channels_last
     for mode in ("eval", "train"):
         getattr(fast, mode)()
         getattr(oracle, mode)()
@@ -190,3 +191,17 @@ def test_where_keeps_values_of_every_rank_in_graphs():
              (tf.constant([True, False, True, False]), x, 7.0), (x[0] > 5, 1.0, 2.0)]
     for condition, a, b in cases:
         assert_same_numbers(tf.function(layout.where)(condition, a, b), tf.where(condition, a, b))
+
+
+def test_models_without_2d_convolutions_compile_as_before():
+    """An encoder has nothing to convert: its compiled call stays inlinable into the
+    caller's graph (non-inlined, a BERT training step at batch 1 took 1.42×)."""
+    from polymod.backends.keras import layout
+
+    net = nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8), nn.Conv1d(8, 4, 1))
+    assert not layout.pays_for(net.to("keras"))
+    assert layout.pays_for(Convs().to("keras"))
+    X = pm.rand(2, 8, 8, backend="keras")
+    net(X)
+    assert pm.compile(net)._function(False).polymod_channels_last is False
+    assert pm.compile(net, channels_last=True)._function(False).polymod_channels_last

@@ -12,8 +12,11 @@ from .framework import tf
 def compile_module(module: Any, training: bool, options: dict) -> Callable:
     from polymod.errors import UnsupportedError
 
-    # XLA chooses its own layouts; otherwise the graph runs channels-last (layout.py)
-    channels_last = options.pop("channels_last", not options.get("jit_compile"))
+    # XLA chooses its own layouts; otherwise a model with 2-D convolutions runs
+    # channels-last (layout.py)
+    channels_last = options.pop("channels_last", None)
+    if channels_last is None:
+        channels_last = not options.get("jit_compile") and layout.pays_for(module)
     options.setdefault("autograph", False)  # polymod's Python is run as it is, not rewritten
     call_model = lambda *inputs, **keywords: module(*inputs, **keywords)  # noqa: E731
     function = None
@@ -43,4 +46,5 @@ def compile_module(module: Any, training: bool, options: dict) -> Callable:
                 f"tf.function cannot trace. Call the model eagerly, or write the loop with "
                 f"tf.while_loop.") from err
 
+    call.polymod_channels_last = channels_last
     return call

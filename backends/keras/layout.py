@@ -37,6 +37,15 @@ def active() -> bool:
     return getattr(_state, "active", False)
 
 
+def pays_for(module: Any) -> bool:
+    """Whether channels-last can pay for ``module``: it has a 2-D convolution (a 4-D
+    weight). A model without one (an encoder, say) has nothing to convert, and would
+    only lose: its compiled call could no longer be inlined into a caller's graph
+    (a BERT encoder's compiled training step at batch 1: 1.42× instead of 0.99×)."""
+    return any(len(handle.native.shape) == 4
+               for _, handle in module.named_handles(("parameter",)))
+
+
 def _converting_options() -> tuple[Any, Any, Any] | None:
     """The thread's function-call options and a copy that converts NCHW graphs to NHWC;
     None where TensorFlow's private API has moved (then nothing changes)."""

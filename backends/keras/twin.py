@@ -17,8 +17,9 @@ class PolymodModel(keras.Model):
     ``tf.function`` work. Keras' ``training=`` argument governs the polymod model
     while it runs. Inside ``fit`` the model runs as a TensorFlow graph: Python
     control flow on tensor values (a ``while`` on a tensor) needs
-    ``compile(..., run_eagerly=True)``. Those graphs run channels-last (``layout.py``)
-    unless XLA compiles them (``jit_compile=True``).
+    ``compile(..., run_eagerly=True)``. For a model with 2-D convolutions those
+    graphs run channels-last (``layout.py``) unless XLA compiles them
+    (``jit_compile=True``).
     """
 
     def __init__(self, module: Any):
@@ -44,7 +45,8 @@ class PolymodModel(keras.Model):
     def _run_channels_last(self, name: str) -> Any:
         function = getattr(self, name)
         if (function is None or getattr(function, "polymod_channels_last", False)
-                or self.run_eagerly or self.jit_compile is True):
+                or self.run_eagerly or self.jit_compile is True
+                or not layout.pays_for(self.polymod_module)):
             return function
         function = layout.run_channels_last(function)
         setattr(self, name, function)
