@@ -99,8 +99,10 @@ def test_compiled_outputs_and_gradients_match_torch(case, capfd):
         Xk, Xt = pm.asarray(X, backend="keras"), _oracle_input(X)
         assert_same_numbers(fast(Xk), oracle(Xt), **TOLERANCE)
         if case.startswith("resnet") and mode == "eval":
-            # running statistics of one batch leave the early layers' gradients to sums
-            # that cancel: float32 kernels (Keras' eager ones too) differ by ~1e-2 there
+            # With the running statistics of one batch, the early layers' gradients are
+            # sums that mostly cancel: against float64, Keras eager (and compiled) is
+            # 1.4e-2 off there, torch's float32 2e-6 to 5e-3 as the statistics vary.
+            # Not this file's subject: the eager path has it too (an open finding).
             continue
         value, grads = pm.value_and_grad(_loss(fast))(net, Xk)
         want_value, want = pm.value_and_grad(_loss(oracle))(oracle, Xt)

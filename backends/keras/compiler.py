@@ -18,7 +18,10 @@ def compile_module(module: Any, training: bool, options: dict) -> Callable:
     if channels_last is None:
         channels_last = not options.get("jit_compile") and layout.pays_for(module)
     options.setdefault("autograph", False)  # polymod's Python is run as it is, not rewritten
-    call_model = lambda *inputs, **keywords: module(*inputs, **keywords)  # noqa: E731
+
+    def call_model(*inputs: Any, **keywords: Any) -> Any:
+        return module(*inputs, **keywords)
+
     function = None
     if channels_last and "experimental_attributes" not in options:
         # called inside the user's own tf.function, it stays a call of its own, with the

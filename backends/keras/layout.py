@@ -8,9 +8,14 @@ calls itself, the whole model is known, so while such a function traces and runs
 * Grappler converts the graph's NCHW ops to NHWC (``RewriterConfig``'s
   ``cpu_layout_conversion``, set in the call's options) and cancels the transposes
   between them; BatchNorm then folds into the convolutions, as in Keras' own models.
-* A 1×1 convolution, which no kernel of TensorFlow's reads from the stored
-  ``(out, in, 1, 1)`` weight, is written as one matmul over channels-last positions
-  between two transposes that the conversion cancels (``layers.conv``).
+* A 1×1 convolution, and an im2col one with more than one sample, is one 2-D matmul
+  over all samples' channels-last positions, reading the stored ``(out, in, kh, kw)``
+  weight as it is, between two transposes that the conversion cancels
+  (``layers._conv_as_matmul``).
+* Called inside a user's own ``tf.function``, ``pm.compile``'s function stays a call
+  of its own (``compiler.py``): inlined, the caller's options would rule.
+
+Only a model with 2-D convolutions runs this way (``pays_for``).
 
 Weights, ``state_dict`` and the NCHW layout that user code sees do not change. The
 conversion stops at ops it cannot permute (an operand of lower rank in a 4-D
