@@ -332,10 +332,9 @@ def _batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any, bias: 
 
     With running statistics it runs NCHW (also on the CPU). With batch statistics it
     runs NHWC between two transposes (which cancel in channels-last graphs,
-    ``layout.py``): the gradient of TensorFlow's NCHW kernel on the CPU loses accuracy
-    where the incoming gradient has a large mean per channel (2.5e-2 off in a ResNet's
-    first stage, against 4e-6 for PyTorch and 3e-5 in NHWC;
-    ``tests/test_regressions.py``)."""
+    ``layout.py``): TensorFlow's NCHW kernel on the CPU is less accurate (in a ResNet's
+    first stage on non-negative input, gradients 2.5e-2 off float64, against 4e-6 for
+    PyTorch and 3e-5 in NHWC; ``tests/test_regressions.py``)."""
     shape = x.shape
     if x.dtype != tf.float32 or shape[0] == 0:
         return None
