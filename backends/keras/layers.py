@@ -10,6 +10,7 @@ from polymod.adapter import empty_batch_safe as _empty_batch_guard
 
 from . import layout
 from .framework import tf
+from .ops import _nan_where
 from .tensors import dtype_of
 
 
@@ -227,7 +228,7 @@ def max_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:
     # NHWC: TensorFlow's CPU max-pool gradient exists only in that layout
     xt = tf.transpose(_pad_nchw(x, padding, -np.inf), (0, 2, 3, 1))
     y = tf.transpose(tf.nn.max_pool2d(xt, kernel, stride, "VALID"), (0, 3, 1, 2))
-    return layout.where(_nan_windows(x, kernel, stride, padding), tf.constant(np.nan, x.dtype), y)
+    return _nan_where(_nan_windows(x, kernel, stride, padding), y)
 
 
 def avg_pool2d(x: Any, kernel: tuple, stride: tuple, padding: tuple) -> Any:

@@ -34,6 +34,12 @@ from typing import Any
 
 from .framework import tf
 
+try:  # private modules (backends/keras/__init__.py lists them, with the fallback)
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context
+except ImportError:
+    context = None
+
 _state = threading.local()
 
 
@@ -54,10 +60,7 @@ def pays_for(module: Any) -> bool:
 def _converting_options() -> tuple[Any, Any, Any] | None:
     """The thread's function-call options and a copy that converts NCHW graphs to NHWC;
     None where TensorFlow's private API has moved (then nothing changes)."""
-    try:
-        from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
-        from tensorflow.python.eager import context
-    except ImportError:
+    if context is None:
         return None
     ctx = context.context()
     options = getattr(ctx, "function_call_options", None)
@@ -116,12 +119,15 @@ def _rank(value: Any) -> int | None:
 
 
 def where(condition: Any, x: Any, y: Any) -> Any:
-    """``tf.where``; in a graph with a 4-D result, as ``Select`` over operands
-    broadcast to that shape. Grappler's NCHW->NHWC conversion cannot permute an
-    operand of lower rank (a scalar NaN, say), nor the scalar zeros in ``tf.where``'s
-    gradient, and would leave the whole graph unconverted."""
+    """``tf.where``; in a channels-last graph with a 4-D result, as ``Select`` over
+    operands broadcast to that shape. Grappler's NCHW->NHWC conversion cannot permute
+    an operand of lower rank (a scalar NaN, say), nor the scalar zeros in ``tf.where``'s
+    gradient, and would leave the whole graph unconverted. Elsewhere (eagerly, other
+    graphs) the broadcast copies would only cost."""
+    if not active() or tf.executing_eagerly():
+        return tf.where(condition, x, y)
     ranks = [_rank(t) for t in (condition, x, y)]
-    if tf.executing_eagerly() or None in ranks or max(ranks) != 4 or min(ranks) == 4:
+    if None in ranks or max(ranks) != 4 or min(ranks) == 4:
         return tf.where(condition, x, y)
     dtype = next((t.dtype for t in (x, y) if hasattr(t, "dtype")), None)
     x, y = (tf.convert_to_tensor(t, dtype) for t in (x, y))

@@ -37,11 +37,16 @@ def gelu(x: Any) -> Any:
     return tf.nn.gelu(x, approximate=False)
 
 
+def _nan_where(mask: Any, out: Any) -> Any:
+    """``out`` with NaN where ``mask`` (broadcast) is True: PyTorch's NaN propagation
+    put back where a TensorFlow kernel skips NaN."""
+    return where(mask, tf.constant(np.nan, out.dtype), out)
+
+
 def _nan_rows(out: Any, axis: int) -> Any:
     # TensorFlow's softmax keeps a row's other entries where it gives a NaN (a NaN input,
     # an infinite maximum, a row of -inf); PyTorch and NumPy make the whole row NaN.
-    has_nan = tf.reduce_any(tf.math.is_nan(out), axis=axis, keepdims=True)
-    return where(has_nan, tf.constant(np.nan, out.dtype), out)
+    return _nan_where(tf.reduce_any(tf.math.is_nan(out), axis=axis, keepdims=True), out)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
@@ -63,8 +68,7 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 def _nan_aware(reduce: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     # tf.reduce_max/min skip NaN; torch and NumPy return NaN: put it back.
     out = reduce(x, axis=axis, keepdims=keepdims)
-    has_nan = tf.reduce_any(tf.math.is_nan(x), axis=axis, keepdims=keepdims)
-    return where(has_nan, tf.constant(np.nan, out.dtype), out)
+    return _nan_where(tf.reduce_any(tf.math.is_nan(x), axis=axis, keepdims=keepdims), out)
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
