@@ -22,8 +22,8 @@ fast path: ``torch.compile``, ``tf.function``, Gluon ``hybridize()`` (the native
 only: MXNet 1.9 compiles only ``hybrid_forward(F, ...)`` code, so polymod's row runs
 eagerly), ``jax.jit``. ``torch.compile`` rows are at each model's first batch only
 unless ``--torch-compile-all-batches`` (each compilation takes a minute or more).
-polymod's compiled side is ``real_specs.fast_path`` (one line to switch to
-``pm.compile``). One thread, candidates timed in alternating rounds, the best round
+polymod's compiled side is ``real_specs.fast_path`` (``pm.compile`` on Keras; elsewhere
+what ``pm.compile`` runs, written out so the timed step can wrap it). One thread, candidates timed in alternating rounds, the best round
 kept. Ratio = polymod / native; targets: eager eval <= 1.10, compiled eval <= 1.05,
 training step <= 1.10. Some rows also time the framework's other model of the network
 (``ms_<key>``, ``ratio_vs_<key>``): Keras' ResNet rows ``keras.applications.ResNet50``

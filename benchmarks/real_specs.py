@@ -81,6 +81,9 @@ class Spec:
         self.np_inputs = inputs
         self.label: dict[str, Any] = {}
         self._compiled: dict[str, Any] = {}
+        #: key -> make(training, compiled): a timed step of the framework's other model of
+        #: the network (``label["also"]`` names it), set by the native builders below
+        self.also: dict[str, Callable[[bool, bool], Callable]] = {}
 
     # the native side, set by build(): eval_fn/train_fn of the native inputs, its params
     native_inputs: list
@@ -120,23 +123,8 @@ class Spec:
         return self._compiled_candidates(training)
 
     def _also(self, training: bool, compiled: bool) -> dict[str, Callable]:
-        """The framework's other model of the network, timed beside (``label["also"]``):
-        Keras' ResNet-50 built channels-first (polymod's layout), Gluon's model zoo V1."""
-        inputs = [self.pm_inputs[0]]
-        nchw = getattr(self, "keras_nchw", None)
-        if nchw is not None:
-            if training:
-                return {"native_nchw": steps.keras_train(lambda x: nchw(x, training=True),
-                                                         nchw.trainable_variables, inputs,
-                                                         compiled)}
-            return {"native_nchw": steps.keras_eval(lambda x: nchw(x, training=False), inputs,
-                                                    compiled)}
-        zoo = getattr(self, "gluon_zoo", None)
-        if zoo is not None:
-            inputs = [self.native_inputs[0]]
-            return {"native_zoo": steps.gluon_train(zoo, zoo.collect_params(), inputs)
-                    if training else steps.gluon_eval(zoo, inputs)}
-        return {}
+        """The framework's other models of the network, timed beside (``label["also"]``)."""
+        return {key: make(training, compiled) for key, make in self.also.items()}
 
     def _compiled_candidates(self, training: bool) -> tuple[dict[str, Callable], str]:
         import polymod as pm
@@ -173,8 +161,6 @@ class Spec:
             if not self._compiled:
                 self._compiled["hybridized"] = True
                 self.native_block.hybridize(static_alloc=True, static_shape=True)
-                if hasattr(self, "gluon_zoo"):
-                    self.gluon_zoo.hybridize(static_alloc=True, static_shape=True)
             note = "polymod eager: MXNet 1.9 hybridizes only hybrid_forward(F, ...) code"
             if training:
                 return {"native": steps.gluon_train(native_fn, self.native_params(),
@@ -282,8 +268,17 @@ def _keras_resnet(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
     spec.native_train = lambda x: native(x, training=True)
     spec.native_params = lambda: native.trainable_variables
     spec.set_native_mode = lambda training: None
-    spec.keras_nchw = native_resnet.keras_resnet50(size["image"], size["classes"], True)
+    nchw = native_resnet.keras_resnet50(size["image"], size["classes"], True)
+    inputs = spec.pm_inputs[:1]  # channels-first, as polymod's
+
+    def nchw_step(training: bool, compiled: bool) -> Callable:
+        if training:
+            return steps.keras_train(lambda x: nchw(x, training=True),
+                                     nchw.trainable_variables, inputs, compiled)
+        return steps.keras_eval(lambda x: nchw(x, training=False), inputs, compiled)
+
     spec.label["also"] = {"native_nchw": "keras.applications NCHW"}
+    spec.also = {"native_nchw": nchw_step}
 
 
 def _keras_bert(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
@@ -308,7 +303,16 @@ def _gluon_resnet(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
     spec.native_block = native
     spec.native_params = native.collect_params
     spec.set_native_mode = lambda training: None  # autograd.record() sets it
-    spec.gluon_zoo = native_resnet.gluon_resnet50(size["classes"])
+    zoo = native_resnet.gluon_resnet50(size["classes"])
+
+    def zoo_step(training: bool, compiled: bool) -> Callable:
+        if compiled:
+            zoo.hybridize(static_alloc=True, static_shape=True)
+        inputs = spec.native_inputs[:1]
+        return steps.gluon_train(zoo, zoo.collect_params(), inputs) if training \
+            else steps.gluon_eval(zoo, inputs)
+
+    spec.also = {"native_zoo": zoo_step}
 
 
 def _gluon_bert(spec: Spec, sd: dict, trainable: set, size: dict) -> None:
