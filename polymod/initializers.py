@@ -9,7 +9,7 @@ is the user-facing description.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -156,14 +156,12 @@ class Scheme(WeightsOnly):
     """
 
     def __init__(self, name: str):
-        if name not in SCHEMES:
-            raise ValueError(f"Unknown init scheme {name!r}; expected one of {SCHEMES}.")
-        self.name = name
+        self.name = _checked_scheme(name)
         super().__init__(scheme_weight(name))
 
     def resolve(self, shape: Shape, own: Initializer | None,
                 fan_in: int | None = None) -> Initializer:
-        if len(shape) < 2 and self.name == "torch" and not isinstance(own, Constant):
+        if len(shape) < 2 and _SCHEME_RULES[self.name][1] and not isinstance(own, Constant):
             if isinstance(own, FanInUniform):
                 return own
             if fan_in:
@@ -177,15 +175,27 @@ class Scheme(WeightsOnly):
 _BY_NAME = {"zeros": Zeros, "ones": Ones, "normal": Normal, "uniform": Uniform,
             "xavier_uniform": XavierUniform, "glorot_uniform": XavierUniform,
             "kaiming_uniform": KaimingUniform}
-SCHEMES = ("torch", "keras", "gluon")
-_scheme = "torch"
+#: init scheme -> (a new weight initializer, whether 1-D parameters without their own
+#: constant get U(+-1/sqrt(fan_in)) rather than zeros). The names are those frameworks'
+#: default initialisations: public values of ``init=``, with or without the framework.
+_SCHEME_RULES: dict[str, tuple[Callable[[], Initializer], bool]] = {
+    "torch": (lambda: KaimingUniform(math.sqrt(5)), True),
+    "keras": (XavierUniform, False),
+    "gluon": (lambda: Uniform(0.07), False),
+}
+SCHEMES = tuple(_SCHEME_RULES)
+_scheme = SCHEMES[0]
+
+
+def _checked_scheme(name: str) -> str:
+    if name not in SCHEMES:
+        raise ValueError(f"Unknown init scheme {name!r}; expected one of {SCHEMES}.")
+    return name
 
 
 def scheme_weight(name: str) -> Initializer:
     """A new weight initializer of a scheme (one table for ``Scheme`` and the default)."""
-    if name == "torch":
-        return KaimingUniform(math.sqrt(5))
-    return XavierUniform() if name == "keras" else Uniform(0.07)
+    return _SCHEME_RULES[name][0]()
 
 
 def get(init: Initializer | str | None) -> Initializer | None:
@@ -205,9 +215,7 @@ def get(init: Initializer | str | None) -> Initializer | None:
 def set_scheme(name: str) -> None:
     """Chooses the default scheme of new layers: 'torch' (default), 'keras' or 'gluon'."""
     global _scheme
-    if name not in SCHEMES:
-        raise ValueError(f"Unknown init scheme {name!r}; expected one of {SCHEMES}.")
-    _scheme = name
+    _scheme = _checked_scheme(name)
 
 
 def default_weight() -> Initializer:
@@ -219,6 +227,6 @@ def default_weight() -> Initializer:
 
 def default_bias(fan_in: int) -> Initializer:
     """The current scheme's bias initializer for a weight with ``fan_in`` inputs."""
-    chosen = FanInUniform(fan_in) if _scheme == "torch" else Zeros()
+    chosen = FanInUniform(fan_in) if _SCHEME_RULES[_scheme][1] else Zeros()
     chosen.is_default = True
     return chosen
